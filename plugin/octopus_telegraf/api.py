@@ -1,0 +1,171 @@
+"""Octopus REST client: polite requests, bounded retries, the key kept to the configured origin."""
+
+import email.utils
+import json
+import time
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+
+from . import __version__, log
+
+USER_AGENT = f"octopus-telegraf/{__version__} (python-requests)"
+MAX_RETRIES = 2  # a failed request is tried at most three times in one gather
+MAX_RETRY_AFTER = 30.0  # a longer Retry-After means: leave the meter alone until then
+RETRY_PAUSES = (1.0, 3.0)
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a 25000-row page is about 3 MB
+
+
+class ApiError(Exception):
+    """A request that failed for good within this gather."""
+
+    def __init__(self, message: str, *, status: int | None = None, wait_until: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.wait_until = wait_until  # monotonic time before which the caller should not ask again
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    default_port = {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class Client:
+    """One per process. `stop` is a threading.Event: pauses end early when it is set."""
+
+    def __init__(self, api_url: str, api_key: str | None, timeout: float, stop, session=None):
+        self.api_url = api_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.stop = stop
+        self.requests_made = 0
+        self.errors_seen = 0  # failed attempts, retried or not
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = "application/json"
+
+    def same_origin(self, url: str) -> bool:
+        return _origin(url) == _origin(self.api_url)
+
+    def get_json(self, url: str, *, authenticated: bool = True):
+        """GET a JSON document, retrying transient faults at most MAX_RETRIES times."""
+        attempt = 0
+        while True:
+            try:
+                return self._get_once(url, authenticated)
+            except ApiError:
+                self.errors_seen += 1
+                raise
+            except _Retryable as fault:
+                self.errors_seen += 1
+                if fault.retry_after is not None and fault.retry_after > MAX_RETRY_AFTER:
+                    raise ApiError(f"{fault}; Retry-After {fault.retry_after:.0f}s, waiting until then",
+                                   status=fault.status,
+                                   wait_until=time.monotonic() + fault.retry_after) from None
+                if attempt >= MAX_RETRIES or self.stop.is_set():
+                    raise ApiError(f"{fault} (after {attempt + 1} attempts)", status=fault.status) from None
+                pause = fault.retry_after if fault.retry_after is not None else RETRY_PAUSES[attempt]
+                log.debug(f"{fault}; retrying in {pause:g}s")
+                attempt += 1
+                if self.stop.wait(pause):
+                    raise ApiError(f"{fault} (stopping)", status=fault.status) from None
+
+    def _get_once(self, url: str, authenticated: bool):
+        # The key goes to the configured origin only, whatever a `next` link says.
+        auth = (self.api_key, "") if authenticated and self.api_key and self.same_origin(url) else None
+        self.requests_made += 1
+        started = time.monotonic()
+        try:
+            with self.session.get(url, auth=auth, timeout=(min(self.timeout, 15.0), self.timeout),
+                                  allow_redirects=False, stream=True) as response:
+                body = self._read_body(response, started)
+        except requests.Timeout:
+            raise _Retryable(f"timed out after {self.timeout:g}s") from None
+        except requests.RequestException as exc:
+            raise _Retryable(f"network error: {type(exc).__name__}") from None
+        log.debug(f"GET {_path(url)} -> {response.status_code} in {time.monotonic() - started:.2f}s")
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Retryable(f"HTTP {status}{_describe(response, body)}", status,
+                             _retry_after_seconds(response.headers.get("Retry-After")))
+        if status != 200:
+            raise ApiError(f"HTTP {status}{_describe(response, body)}", status=status)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise _Retryable(f"HTTP 200 but not JSON{_describe(response, body)}", status) from None
+
+    def _read_body(self, response, started: float) -> bytes:
+        chunks, size = [], 0
+        for chunk in response.iter_content(1 << 16):
+            if time.monotonic() - started > self.timeout:  # the socket timeout is per read, not per body
+                raise _Retryable(f"timed out after {self.timeout:g}s")
+            if self.stop.is_set():
+                raise ApiError("stopping")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(f"response larger than {MAX_BODY_BYTES >> 20} MiB, refused",
+                               status=response.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def consumption_pages(self, meter, period_from: str, page_size: int):
+        """Yield each page's `results` list, oldest first, following same-origin `next` links."""
+        kind = "electricity-meter-points" if meter.fuel == "electricity" else "gas-meter-points"
+        query = urlencode({"period_from": period_from, "page_size": page_size, "order_by": "period"})
+        url = (f"{self.api_url}/v1/{kind}/{quote(meter.point, safe='')}/meters/"
+               f"{quote(meter.serial, safe='')}/consumption/?{query}")
+        while url:
+            page = self.get_json(url)
+            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+                raise ApiError("consumption response has no `results` list")
+            yield page["results"]
+            url = page.get("next")
+            if url is not None and not isinstance(url, str):
+                raise ApiError("consumption response has a `next` that is not a URL")
+            if url and not self.same_origin(url):
+                log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
+                return
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def _describe(response, body: bytes) -> str:
+    """A short, single-line hint at what came back (an HTML page from the CDN, say)."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip()
+    if "html" in kind or body.lstrip()[:1] == b"<":
+        return " (an HTML page, not the API's JSON)"
+    if kind == "application/json":
+        try:
+            detail = json.loads(body).get("detail")
+        except (ValueError, AttributeError):
+            detail = None
+        if isinstance(detail, str):
+            return f": {detail[:200]}"
+    return ""

@@ -1,0 +1,97 @@
+"""Command line: the execd service, --once, --demo, sample-config. Heavy imports wait until needed,
+so that `--help` stays fast."""
+
+import argparse
+import os
+import sys
+import threading
+
+from . import __version__, log
+from .settings import SECRET_SETTINGS, SETTINGS, SettingsError, flag_name, load
+
+EXIT_BAD_CONFIG = 2
+EXIT_ALL_FAILED = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    epilog = ["settings (environment variables; the flag beside each overrides it):"]
+    for name, default, text in SETTINGS:
+        flag = "" if name in SECRET_SETTINGS else f" ({flag_name(name)})"
+        shown = f" [default: {default}]" if default is not None else ""
+        epilog.append(f"  {name}{flag}\n      {text}{shown}")
+    parser = argparse.ArgumentParser(
+        prog="octopus-telegraf",
+        description="Octopus Energy smart-meter data as InfluxDB line protocol, for Telegraf's inputs.execd.",
+        epilog="\n".join(epilog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", nargs="?", choices=["run", "sample-config"], default="run",
+                        help="run (default): the execd service; sample-config: print an [[inputs.execd]] block")
+    parser.add_argument("--once", action="store_true", help="gather once, print, exit")
+    parser.add_argument("--demo", action="store_true", help="use the built-in demo account (no API key needed)")
+    parser.add_argument("--version", action="version", version=f"octopus-telegraf {__version__}")
+    for name, _, text in SETTINGS:
+        if name not in SECRET_SETTINGS:  # a key on the command line would show in `ps`
+            parser.add_argument(flag_name(name), dest=name, metavar="VALUE", help=argparse.SUPPRESS)
+    return parser
+
+
+def sample_config() -> str:
+    from importlib.resources import files
+
+    return files("octopus_telegraf").joinpath("sample-config.toml").read_text(encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "sample-config":
+        sys.stdout.write(sample_config())
+        return 0
+    overrides = {name: getattr(args, name) for name, _, _ in SETTINGS if name not in SECRET_SETTINGS}
+    try:
+        settings = load(os.environ, overrides, demo=args.demo)
+    except SettingsError as exc:
+        log.error(str(exc))
+        return EXIT_BAD_CONFIG
+    log.configure(settings.log_level, secrets=[settings.api_key])
+    return _run(settings, once=args.once)
+
+
+def _run(settings, once: bool) -> int:
+    from .api import Client
+    from .collector import Collector
+    from .execd import Service, write_lines
+    from .state import State
+
+    stop = threading.Event()
+    if settings.demo:
+        from .demo import DEMO_COSTS, DEMO_METERS, DEMO_ORIGIN, DEMO_START_NS, demo_session
+
+        settings.meters = DEMO_METERS
+        settings.api_url = DEMO_ORIGIN
+        settings.fixed_cost = {**DEMO_COSTS, **settings.fixed_cost}
+        if settings.backfill_from_ns is None:
+            settings.backfill_from_ns = DEMO_START_NS
+        client = Client(DEMO_ORIGIN, None, settings.http_timeout, stop, session=demo_session())
+        state = State(None)  # the demo prints its whole account on every start: nothing to remember
+    else:
+        client = Client(settings.api_url, settings.api_key, settings.http_timeout, stop)
+        try:
+            os.makedirs(settings.state_dir, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            log.error(f"OCTO_STATE_DIR {settings.state_dir!r} cannot be created: {exc.strerror}")
+            return EXIT_BAD_CONFIG
+        state = State(settings.state_dir)
+        state.load()
+    collector = Collector(settings, client, state, write_lines)
+    meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters)
+    log.info(f"octopus-telegraf {__version__}: {len(collector.meters)} meters ({meters}); "
+             f"schema {settings.schema}; state {state.path or 'not kept (demo)'}")
+    if once:
+        try:
+            failed = collector.gather()
+        except BrokenPipeError:
+            return 0
+        return EXIT_ALL_FAILED if collector.meters and failed == len(collector.meters) else 0
+    code = Service(collector, stop, settings.loop_time).run()
+    os._exit(code)  # a request abandoned in the worker thread must not hold up the exit

@@ -1,0 +1,43 @@
+"""InfluxDB line protocol: escaping and formatting. Timestamps are integer nanoseconds."""
+
+import math
+
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\\": "\\\\"})
+
+
+class LineProtocolError(ValueError):
+    pass
+
+
+def escape_key(text: str) -> str:
+    """Tag keys, tag values and field keys."""
+    if not text:
+        raise LineProtocolError("empty tag or field key/value")
+    if not text.isprintable():
+        raise LineProtocolError(f"control character in {text!r}")
+    return text.translate(_KEY_ESCAPES)
+
+
+def tag_prefix(measurement: str, tags: dict[str, str]) -> str:
+    """`measurement,tag=v,...`, tags sorted as InfluxDB prefers. Built once per series, reused per point."""
+    parts = [measurement.translate(_MEASUREMENT_ESCAPES)]
+    parts += [f"{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items())]
+    return ",".join(parts)
+
+
+def format_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    value = float(value)
+    if not math.isfinite(value):
+        raise LineProtocolError(f"non-finite float {value}")
+    return repr(value)
+
+
+def line(prefix: str, fields: dict, timestamp_ns: int) -> str:
+    """One point from a `tag_prefix` string; fields keep their Python type (float, int, bool)."""
+    body = ",".join(f"{escape_key(k)}={format_value(v)}" for k, v in fields.items())
+    return f"{prefix} {body} {int(timestamp_ns)}"

@@ -1,0 +1,256 @@
+"""Settings from the environment (names kept from the Node.js tool), each overridable by a flag."""
+
+import ipaddress
+import math
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .timeutil import parse_date_or_datetime
+
+
+class SettingsError(Exception):
+    """A bad setting: the message names the variable and what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class Meter:
+    fuel: str  # electricity | gas
+    direction: str  # import | export
+    point: str  # MPAN or MPRN
+    serial: str
+    gas_unit: str = ""  # m3 | kWh, gas only
+
+    @property
+    def key(self) -> str:
+        return f"{self.fuel}:{self.direction}:{self.point}:{self.serial}"
+
+
+# name, default, help. Every one gets a flag: OCTO_LOOP_TIME -> --loop-time, LOOP_TIME -> --loop-time.
+SETTINGS = [
+    ("OCTO_API_KEY", None, "Octopus API key (required unless --demo); environment only, never a flag"),
+    ("OCTO_ACCOUNT_NUMBER", None, "account number, to discover meters and tariffs (e.g. A-1234ABCD)"),
+    ("OCTO_ELECTRIC_MPAN", None, "import electricity meter point (MPAN)"),
+    ("OCTO_ELECTRIC_SN", None, "import electricity meter serial number"),
+    ("OCTO_EXPORT_MPAN", None, "export electricity meter point (MPAN)"),
+    ("OCTO_EXPORT_SN", None, "export electricity meter serial number"),
+    ("OCTO_GAS_MPRN", None, "gas meter point (MPRN)"),
+    ("OCTO_GAS_SN", None, "gas meter serial number"),
+    ("OCTO_ELECTRIC_COST", None, "fixed import unit rate, pence/kWh inc VAT, where no tariff rate is known"),
+    ("OCTO_EXPORT_COST", None, "fixed export unit rate, pence/kWh, where no tariff rate is known"),
+    ("OCTO_GAS_COST", None, "fixed gas unit rate, pence/kWh inc VAT, where no tariff rate is known"),
+    ("OCTO_GAS_UNIT", "m3", "what the gas meter reports: m3 (SMETS2), kWh (SMETS1) or auto"),
+    ("VOLUME_CORRECTION", "1.02264", "gas m3 -> kWh volume correction factor"),
+    ("CALORIFIC_VALUE", "39.5", "gas calorific value, MJ/m3 (on your bill)"),
+    ("JOULES_CONVERSION", "3.6", "MJ per kWh"),
+    ("PAGE_SIZE", "25000", "results per API page (1-25000)"),
+    ("LOOP_TIME", None, "seconds between self-timed gathers (signal = \"none\"); unset: gather on stdin/signal"),
+    ("OCTO_BACKFILL_FROM", None, "with no saved state, fetch history from this ISO date/datetime (London)"),
+    ("OCTO_BACKFILL_DAYS", "30", "with no saved state and no OCTO_BACKFILL_FROM, days of history to fetch"),
+    ("OCTO_LOOKBACK_HOURS", "72", "hours re-read before the newest data, for late and corrected intervals"),
+    ("OCTO_MAX_POINTS", "5000", "most points printed in one gather; the rest follow on later gathers"),
+    ("OCTO_STATE_DIR", None, "where progress is kept (default $STATE_DIRECTORY, $XDG_STATE_HOME/octopus-telegraf "
+                             "or ~/.local/state/octopus-telegraf)"),
+    ("OCTO_API_URL", "https://api.octopus.energy", "API origin (https, or http on loopback only)"),
+    ("OCTO_HTTP_TIMEOUT", "90", "seconds one API request may take"),
+    ("OCTO_TIMESTAMP", "start", "stamp a half-hour at its start or end"),
+    ("OCTO_SCHEMA", "octopus", "output schema: octopus or seed (the Node.js tool's measurements)"),
+    ("OCTO_PAYMENT_METHOD", "DIRECT_DEBIT", "tariff rows to use: DIRECT_DEBIT or NON_DIRECT_DEBIT"),
+    ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
+]
+SECRET_SETTINGS = {"OCTO_API_KEY"}
+DEFAULT_API_URL = "https://api.octopus.energy"
+
+
+def flag_name(variable: str) -> str:
+    name = variable.lower()
+    if name.startswith("octo_"):
+        name = name[len("octo_"):]
+    return "--" + name.replace("_", "-")
+
+
+@dataclass
+class Settings:
+    api_key: str | None
+    account_number: str | None
+    meters: list[Meter]
+    fixed_cost: dict[str, float]  # by "import" / "export" / "gas"
+    gas_unit: str
+    volume_correction: float
+    calorific_value: float
+    joules_conversion: float
+    page_size: int
+    loop_time: float | None
+    backfill_from_ns: int | None
+    backfill_days: float
+    lookback_hours: float
+    max_points: int
+    state_dir: str
+    api_url: str
+    http_timeout: float
+    timestamp: str
+    schema: str
+    payment_method: str
+    log_level: str
+    demo: bool = False
+
+    def cost_key(self, meter: Meter) -> str:
+        return "gas" if meter.fuel == "gas" else meter.direction
+
+    def gas_m3_to_kwh(self, m3: float) -> float:
+        return m3 * self.volume_correction * self.calorific_value / self.joules_conversion
+
+
+def _number(raw: dict, name: str, *, integer=False, minimum=None, maximum=None, above=None):
+    text = raw.get(name)
+    if text is None:
+        return None
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise SettingsError(f"{name} must be {kind}, not {text!r}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, not {text!r}")
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {text!r}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, not {text!r}")
+    if above is not None and value <= above:
+        raise SettingsError(f"{name} must be greater than {above}, not {text!r}")
+    return value
+
+
+def _choice(raw: dict, name: str, choices: dict[str, str]) -> str:
+    """`choices` maps the lower-cased accepted spelling to the canonical value."""
+    text = raw[name]
+    try:
+        return choices[text.lower()]
+    except KeyError:
+        allowed = ", ".join(dict.fromkeys(choices.values()))
+        raise SettingsError(f"{name} must be one of {allowed}, not {text!r}") from None
+
+
+def _api_url(raw: dict) -> str:
+    text = raw["OCTO_API_URL"].rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.path or parts.query:
+        raise SettingsError(f"OCTO_API_URL must be an origin like {DEFAULT_API_URL}, not {text!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise SettingsError("OCTO_API_URL must use https unless its host is loopback (the key would travel in clear)")
+    return text
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _meter_id(raw: dict, name: str, label: str) -> str | None:
+    text = raw.get(name)
+    if text is None:
+        return None
+    compact = "".join(text.split())  # people paste "1200 0000 0000 0"
+    if not compact.isdigit() or not compact.isascii():
+        raise SettingsError(f"{name} must be the {label}'s digits, not {text!r}")
+    return compact
+
+
+def _serial(raw: dict, name: str) -> str | None:
+    text = raw.get(name)
+    if text is not None and not text.isprintable():
+        raise SettingsError(f"{name} must be printable text without control characters")
+    return text
+
+
+def _meters(raw: dict, gas_unit: str) -> list[Meter]:
+    meters = []
+    for fuel, direction, point_var, serial_var, label in (
+        ("electricity", "import", "OCTO_ELECTRIC_MPAN", "OCTO_ELECTRIC_SN", "MPAN"),
+        ("electricity", "export", "OCTO_EXPORT_MPAN", "OCTO_EXPORT_SN", "MPAN"),
+        ("gas", "import", "OCTO_GAS_MPRN", "OCTO_GAS_SN", "MPRN"),
+    ):
+        point = _meter_id(raw, point_var, label)
+        serial = _serial(raw, serial_var)
+        if point and not serial:
+            raise SettingsError(f"{serial_var} is required when {point_var} is set")
+        if serial and not point:
+            raise SettingsError(f"{point_var} is required when {serial_var} is set")
+        if point:
+            unit = gas_unit if fuel == "gas" else ""
+            meters.append(Meter(fuel, direction, point, serial, unit))
+    return meters
+
+
+def default_state_dir(env) -> str:
+    if env.get("STATE_DIRECTORY"):
+        return env["STATE_DIRECTORY"].split(":")[0]  # systemd may give several
+    if env.get("XDG_STATE_HOME"):
+        return os.path.join(env["XDG_STATE_HOME"], "octopus-telegraf")
+    return os.path.join(os.path.expanduser("~"), ".local", "state", "octopus-telegraf")
+
+
+def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) -> Settings:
+    """Validate everything up front; the first problem found raises SettingsError."""
+    raw = {}
+    for name, default, _ in SETTINGS:
+        value = env.get(name)
+        if overrides and overrides.get(name) is not None:
+            value = overrides[name]
+        value = value.strip() if value is not None else None
+        raw[name] = value if value else default  # empty = unset, as Docker passes `VAR=`
+
+    gas_unit = _choice(raw, "OCTO_GAS_UNIT", {"m3": "m3", "m³": "m3", "kwh": "kWh", "auto": "auto"})
+    if gas_unit == "auto" and not raw["OCTO_ACCOUNT_NUMBER"] and not demo:
+        raise SettingsError("OCTO_GAS_UNIT=auto needs OCTO_ACCOUNT_NUMBER to ask the account")
+    meters = [] if demo else _meters(raw, gas_unit)
+    if not demo:
+        if not raw["OCTO_API_KEY"]:
+            raise SettingsError("OCTO_API_KEY is required (or run with --demo)")
+        if not raw["OCTO_API_KEY"].isprintable():
+            raise SettingsError("OCTO_API_KEY must be printable text")
+        if not meters and not raw["OCTO_ACCOUNT_NUMBER"]:
+            raise SettingsError("OCTO_ELECTRIC_MPAN (or OCTO_EXPORT_MPAN, OCTO_GAS_MPRN, OCTO_ACCOUNT_NUMBER) "
+                                "must be set: no meter is configured")
+
+    backfill_from = raw["OCTO_BACKFILL_FROM"]
+    if backfill_from is not None:
+        try:
+            backfill_from = parse_date_or_datetime(backfill_from)
+        except (ValueError, OverflowError):
+            raise SettingsError(f"OCTO_BACKFILL_FROM must be an ISO date or datetime, not {backfill_from!r}") from None
+
+    return Settings(
+        api_key=raw["OCTO_API_KEY"],
+        account_number=raw["OCTO_ACCOUNT_NUMBER"],
+        meters=meters,
+        fixed_cost={
+            key: cost
+            for key, name in (("import", "OCTO_ELECTRIC_COST"), ("export", "OCTO_EXPORT_COST"), ("gas", "OCTO_GAS_COST"))
+            if (cost := _number(raw, name)) is not None
+        },
+        gas_unit=gas_unit,
+        volume_correction=_number(raw, "VOLUME_CORRECTION", above=0),
+        calorific_value=_number(raw, "CALORIFIC_VALUE", above=0),
+        joules_conversion=_number(raw, "JOULES_CONVERSION", above=0),
+        page_size=_number(raw, "PAGE_SIZE", integer=True, minimum=1, maximum=25000),
+        loop_time=_number(raw, "LOOP_TIME", above=0),
+        backfill_from_ns=backfill_from,
+        backfill_days=_number(raw, "OCTO_BACKFILL_DAYS", minimum=0, maximum=36500),
+        lookback_hours=_number(raw, "OCTO_LOOKBACK_HOURS", minimum=0, maximum=24 * 366),
+        max_points=_number(raw, "OCTO_MAX_POINTS", integer=True, minimum=1),
+        state_dir=raw["OCTO_STATE_DIR"] or default_state_dir(env),
+        api_url=_api_url(raw),
+        http_timeout=_number(raw, "OCTO_HTTP_TIMEOUT", above=0),
+        timestamp=_choice(raw, "OCTO_TIMESTAMP", {"start": "start", "end": "end"}),
+        schema=_choice(raw, "OCTO_SCHEMA", {"octopus": "octopus", "seed": "seed"}),
+        payment_method=_choice(raw, "OCTO_PAYMENT_METHOD",
+                               {"direct_debit": "DIRECT_DEBIT", "non_direct_debit": "NON_DIRECT_DEBIT"}),
+        log_level=_choice(raw, "OCTO_LOG_LEVEL",
+                          {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
+        demo=demo,
+    )

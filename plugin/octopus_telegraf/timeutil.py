@@ -1,0 +1,51 @@
+"""Exact integer-nanosecond time handling. Never float seconds, never the host's time zone."""
+
+from datetime import date, datetime, timedelta, timezone
+
+from dateutil import parser as _dateparser
+from dateutil import tz
+
+LONDON = tz.gettz("Europe/London")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+NS_PER_SECOND = 1_000_000_000
+HALF_HOUR_NS = 1800 * NS_PER_SECOND
+
+
+def datetime_to_ns(moment: datetime) -> int:
+    """An aware datetime to nanoseconds since the epoch; a naive one is London local time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LONDON)
+    return (moment - EPOCH) // _MICROSECOND * 1000
+
+
+def iso_to_ns(text: str) -> int:
+    """Parse the API's ISO 8601 times (`Z`, `+01:00`, `+0100`, or none = London) to epoch ns."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        # Python 3.10's fromisoformat knows neither `Z` nor `+0100`.
+        moment = _dateparser.isoparse(text)
+    return datetime_to_ns(moment)
+
+
+def ns_to_utc_z(ns: int) -> str:
+    """Epoch ns to `2024-02-27T00:00:00Z`: the API reads a `+` in a query as a space."""
+    moment = EPOCH + timedelta(microseconds=ns // 1000)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def london_midnight_ns(day: date) -> int:
+    return datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=LONDON))
+
+
+def parse_date_or_datetime(text: str) -> int:
+    """A setting's `2024-01-31` (London midnight) or ISO datetime (naive = London) to epoch ns."""
+    text = text.strip()
+    if len(text) == 10:
+        return london_midnight_ns(date.fromisoformat(text))
+    return iso_to_ns(text)
+
+
+def floor_half_hour(ns: int) -> int:
+    return ns - ns % HALF_HOUR_NS
