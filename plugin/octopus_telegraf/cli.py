@@ -84,6 +84,7 @@ def _run(settings, once: bool) -> int:
         state = State(settings.state_dir)
         state.load()
     collector = Collector(settings, client, state, write_lines)
+    service = None if once else Service(collector, stop, settings.loop_time)
     meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters)
     log.info(f"octopus-telegraf {__version__}: {len(collector.meters)} meters ({meters}); "
              f"schema {settings.schema}; state {state.path or 'not kept (demo)'}")
@@ -93,5 +94,5 @@ def _run(settings, once: bool) -> int:
         except BrokenPipeError:
             return 0
         return EXIT_ALL_FAILED if collector.meters and failed == len(collector.meters) else 0
-    code = Service(collector, stop, settings.loop_time).run()
+    code = service.run()
     os._exit(code)  # a request abandoned in the worker thread must not hold up the exit

@@ -29,6 +29,13 @@ class Service:
         self.loop_time = loop_time
         self.trigger = threading.Event()  # one pending gather at most, as Telegraf's own shim keeps
         self.worker = threading.Thread(target=self._work, name="gather", daemon=True)
+        # Handlers go in first: Python's default for SIGHUP/SIGUSR1/SIGUSR2 is to die.
+        self.wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        os.set_blocking(self.wake_read, False)
+        signal.set_wakeup_fd(wake_write)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(signum, self._on_signal)
 
     def _work(self) -> None:
         while True:
@@ -54,13 +61,8 @@ class Service:
             self.trigger.set()
 
     def run(self) -> int:
-        wake_read, wake_write = os.pipe()
-        os.set_blocking(wake_write, False)
-        os.set_blocking(wake_read, False)
-        signal.set_wakeup_fd(wake_write)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
-            signal.signal(signum, self._on_signal)
-        selector = selectors.DefaultSelector()
+        wake_read = self.wake_read
+        selector = selectors.PollSelector()  # poll, unlike epoll, also takes /dev/null and files
         selector.register(wake_read, selectors.EVENT_READ, "signal")
         try:
             selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")

@@ -1,0 +1,270 @@
+"""Fixtures: the fake API, the installed command run as Telegraf runs it, and a real InfluxDB."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import line_protocol_parser
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from fake_octopus import FakeOctopus  # noqa: E402
+
+COMMAND = shutil.which("octopus-telegraf")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+IMPORT = ("electricity", "1200000000001", "21L0000001")
+EXPORT = ("electricity", "1200000000002", "21L0000001")
+GAS = ("gas", "3100000001", "G4A00000001")
+
+
+@pytest.fixture
+def fake():
+    server = FakeOctopus()
+    yield server
+    server.close()
+
+
+def meter_env(*meters) -> dict:
+    env = {}
+    for meter in meters:
+        if meter == IMPORT:
+            env.update(OCTO_ELECTRIC_MPAN=meter[1], OCTO_ELECTRIC_SN=meter[2])
+        elif meter == EXPORT:
+            env.update(OCTO_EXPORT_MPAN=meter[1], OCTO_EXPORT_SN=meter[2])
+        elif meter == GAS:
+            env.update(OCTO_GAS_MPRN=meter[1], OCTO_GAS_SN=meter[2])
+    return env
+
+
+@pytest.fixture
+def plugin_env(fake, tmp_path):
+    """A clean environment: nothing of the developer's own OCTO_* settings leaks in."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path / "home"),
+        "LANG": "C.UTF-8",
+        "OCTO_API_KEY": fake.api_key,
+        "OCTO_API_URL": fake.url,
+        "OCTO_STATE_DIR": str(tmp_path / "state"),
+    }
+
+
+class Plugin:
+    """The installed command under pipes, driven the way Telegraf's inputs.execd drives it."""
+
+    def __init__(self, env: dict, args=()):
+        assert COMMAND, "octopus-telegraf is not installed (pip install .)"
+        self.proc = subprocess.Popen([COMMAND, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.raw_stdout = bytearray()
+        self.raw_stderr = bytearray()
+        self._changed = threading.Condition()
+        self._readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout, self.raw_stdout),
+                                          daemon=True),
+                         threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, self.raw_stderr),
+                                          daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream, lines, raw):
+        for chunk in iter(stream.readline, b""):
+            with self._changed:
+                raw.extend(chunk)
+                lines.append(chunk.decode("utf-8").rstrip("\n"))
+                self._changed.notify_all()
+
+    def trigger(self, data: bytes = b"\n"):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def signal(self, signum):
+        self.proc.send_signal(signum)
+
+    def wait_until(self, predicate, timeout=20.0, what="condition"):
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what}; stderr: {self.stderr[-5:]}")
+                self._changed.wait(min(left, 0.2))
+
+    def collector_lines(self) -> list[str]:
+        return [line for line in self.stdout if line.startswith("octopus_collector,")]
+
+    def wait_gathers(self, count: int, meters: int, timeout=30.0):
+        """Each gather ends every meter's batch with one octopus_collector line."""
+        self.wait_until(lambda: len(self.collector_lines()) >= count * meters, timeout,
+                        f"{count} gathers of {meters} meters")
+
+    def gather(self, meters: int, timeout=30.0):
+        done = len(self.collector_lines()) // meters
+        self.trigger()
+        self.wait_gathers(done + 1, meters, timeout)
+
+    def stop(self, timeout=10.0) -> tuple[int, float]:
+        """Close stdin, as Telegraf does first; return (exit code, seconds taken)."""
+        started = time.monotonic()
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = self.proc.wait(timeout)
+        elapsed = time.monotonic() - started
+        for reader in self._readers:
+            reader.join(5)
+        return code, elapsed
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def launch():
+    started = []
+
+    def _launch(env, args=()):
+        plugin = Plugin(env, args)
+        started.append(plugin)
+        return plugin
+
+    yield _launch
+    for plugin in started:
+        plugin.kill()
+
+
+def run_once(env, args=("--once",), timeout=60) -> subprocess.CompletedProcess:
+    assert COMMAND, "octopus-telegraf is not installed (pip install .)"
+    return subprocess.run([COMMAND, *args], env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def parse(lines) -> list[dict]:
+    return [line_protocol_parser.parse_line(line) for line in lines if line]
+
+
+def consumption(points, meter=None) -> dict[int, dict]:
+    """octopus_consumption points by timestamp, for one (fuel, point, serial) meter if given."""
+    out = {}
+    for point in points:
+        if point["measurement"] != "octopus_consumption":
+            continue
+        tags = point["tags"]
+        if meter and (tags["fuel"], tags["meter_point"], tags["serial"]) != meter:
+            continue
+        assert point["time"] not in out or meter is None, f"duplicate point at {point['time']}"
+        out[point["time"]] = point["fields"]
+    return out
+
+
+# -- a real InfluxDB (Debian's influxdb 1.x package) on loopback ----------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Influx:
+    def __init__(self, url: str):
+        self.url = url
+
+    def _call(self, path: str, params: dict, data: bytes | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"{self.url}{path}?{urllib.parse.urlencode(params)}", data=data,
+                                         method="POST" if data is not None else "GET")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def create_database(self, name: str):
+        status, body = self._call("/query", {"q": f'CREATE DATABASE "{name}"'}, data=b"")
+        assert status == 200, body
+
+    def write(self, database: str, lines: list[str]) -> list[int]:
+        statuses = []
+        for index in range(0, len(lines), 5000):
+            status, body = self._call("/write", {"db": database, "precision": "ns"},
+                                      ("\n".join(lines[index:index + 5000]) + "\n").encode())
+            assert status == 204, f"InfluxDB refused the batch: {status} {body[:300]!r}"
+            statuses.append(status)
+        return statuses
+
+    def query(self, database: str, q: str) -> list[dict]:
+        import json
+
+        status, body = self._call("/query", {"db": database, "q": q, "epoch": "ns"})
+        assert status == 200, body
+        result = json.loads(body)["results"][0]
+        assert "error" not in result, result
+        rows = []
+        for series in result.get("series", []):
+            for values in series["values"]:
+                row = dict(zip(series["columns"], values))
+                row.update(series.get("tags", {}))
+                rows.append(row)
+        return rows
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory):
+    influxd = shutil.which("influxd") or ("/usr/bin/influxd" if os.path.exists("/usr/bin/influxd") else None)
+    if not influxd:
+        if IN_CI:
+            pytest.fail("influxd is not installed, and CI=true forbids skipping the InfluxDB round trip")
+        pytest.skip("influxd not found: install Debian's influxdb package (apt-get install influxdb) to run this")
+    root = tmp_path_factory.mktemp("influxdb")
+    http_port, bind_port = _free_port(), _free_port()
+    config = root / "influxdb.conf"
+    config.write_text(f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{bind_port}"
+[meta]
+  dir = "{root}/meta"
+[data]
+  dir = "{root}/data"
+  wal-dir = "{root}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+""")
+    log = open(root / "influxd.log", "wb")
+    proc = subprocess.Popen([influxd, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=1) as response:
+                if response.status == 204:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"influxd did not start: {(root / 'influxd.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    yield Influx(url)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

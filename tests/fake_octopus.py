@@ -1,0 +1,227 @@
+"""A fake Octopus Energy REST API on loopback, realistic where clients go wrong.
+
+Times are London local with offsets (`Z` in winter and `+01:00` in summer, as the API writes them,
+or `+00:00` / `+0100` on request), `next` links are absolute and carry every original parameter,
+pages are 1-based, the default order is newest first, and faults can be injected per request:
+429 with or without Retry-After, 5xx, HTML error pages, slow answers, connection resets, truncated
+JSON, over-returned rows and `next` links to another origin.
+"""
+
+import base64
+import json
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from dateutil import tz
+
+LONDON = tz.gettz("Europe/London")
+UTC = timezone.utc
+HALF_HOUR_NS = 1_800_000_000_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ns(moment: datetime) -> int:
+    """Ground truth for the tests, computed independently of the plugin: whole seconds, then ns."""
+    return int((moment - EPOCH).total_seconds()) * 1_000_000_000
+
+
+def london(year, month, day, hour=0, minute=0) -> int:
+    return ns(datetime(year, month, day, hour, minute, tzinfo=LONDON))
+
+
+def render(start_ns: int, style: str) -> str:
+    local = datetime.fromtimestamp(start_ns // 1_000_000_000, tz=UTC).astimezone(LONDON)
+    offset = local.utcoffset()
+    if style == "api":
+        return local.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if offset == timedelta(0) else local.strftime("%z")[:3] + ":00")
+    if style == "colon":
+        return local.isoformat()
+    if style == "compact":
+        return local.strftime("%Y-%m-%dT%H:%M:%S%z")
+    raise ValueError(style)
+
+
+def parse_query_time(text: str) -> int:
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LONDON)
+    return ns(moment)
+
+
+@dataclass
+class Fault:
+    kind: str  # status | html | slow | reset | truncated | foreign_next | over_return
+    path: str = ""  # applies to requests whose path contains this
+    times: int = 1
+    status: int = 500
+    retry_after: str | None = None
+    seconds: float = 0.0
+    extra_rows: int = 0
+
+
+@dataclass
+class Request:
+    path: str
+    query: dict
+    authorization: str | None
+    user_agent: str | None
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def api_key(self) -> str | None:
+        if not self.authorization or not self.authorization.startswith("Basic "):
+            return None
+        return base64.b64decode(self.authorization[6:]).decode().split(":", 1)[0]
+
+
+class FakeOctopus:
+    def __init__(self, api_key="sk_live_fake_key_0123456789", time_style="api"):
+        self.api_key = api_key
+        self.time_style = time_style
+        self.meters: dict[tuple[str, str, str], dict[int, float]] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[Request] = []
+        self.foreign_url = "http://127.0.0.2:9/"
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- data -------------------------------------------------------------------------------
+    def add_meter(self, fuel, point, serial, start_ns, end_ns, value=None):
+        """Half-hours from start to end (UTC steps, so DST days get 46 or 50)."""
+        value = value or (lambda i: round(0.05 + (i * 37 % 101) / 200, 3))
+        data = {s: value(i) for i, s in enumerate(range(start_ns, end_ns, HALF_HOUR_NS))}
+        self.meters[(fuel, point, serial)] = data
+        return data
+
+    def data(self, fuel, point, serial) -> dict[int, float]:
+        return self.meters[(fuel, point, serial)]
+
+    def inject(self, kind, **kwargs) -> Fault:
+        fault = Fault(kind, **kwargs)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def consumption_requests(self) -> list[Request]:
+        return [r for r in self.requests if r.path.endswith("/consumption/")]
+
+    # -- serving ----------------------------------------------------------------------------
+    def _take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.path in path:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _handler_class(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                parts = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                with fake.lock:
+                    fake.requests.append(Request(parts.path, query, self.headers.get("Authorization"),
+                                                 self.headers.get("User-Agent")))
+                fault = fake._take_fault(parts.path)
+                if fault and fault.kind == "reset":
+                    self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.request.close()
+                    self.close_connection = True
+                    return
+                if fault and fault.kind == "slow":
+                    time.sleep(fault.seconds)
+                if fault and fault.kind == "status":
+                    headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                    body = {"detail": "Request was throttled."} if fault.status == 429 else {"detail": "Server Error"}
+                    return self._send(fault.status, json.dumps(body).encode(), "application/json", headers)
+                if fault and fault.kind == "html":
+                    page = (b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>"
+                            b"<body><h1>Sorry, you have been blocked</h1>\n<p>Ray ID: 7f00</p></body></html>")
+                    return self._send(fault.status, page, "text/html; charset=UTF-8")
+                status, body = fake._route(parts.path, query, self.headers.get("Authorization"), fault)
+                raw = json.dumps(body).encode()
+                if fault and fault.kind == "truncated":
+                    raw = raw[: len(raw) // 2]
+                self._send(status, raw, "application/json")
+
+            def _send(self, status, raw, content_type, headers=None):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(raw)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        return Handler
+
+    def _authorized(self, authorization) -> bool:
+        expected = "Basic " + base64.b64encode(f"{self.api_key}:".encode()).decode()
+        return authorization == expected
+
+    def _route(self, path, query, authorization, fault):
+        pieces = path.strip("/").split("/")
+        if len(pieces) == 6 and pieces[0] == "v1" and pieces[5] == "consumption":
+            if not self._authorized(authorization):
+                return 401, {"detail": "Authentication credentials were not provided."}
+            fuel = {"electricity-meter-points": "electricity", "gas-meter-points": "gas"}.get(pieces[1])
+            data = self.meters.get((fuel, pieces[2], pieces[4]))
+            if data is None:  # the real API: unknown meters and serials give an empty list
+                return 200, {"count": 0, "next": None, "previous": None, "results": []}
+            return 200, self._consumption(path, query, data, fault)
+        return 404, {"detail": "Not found."}
+
+    def _consumption(self, path, query, data, fault):
+        starts = sorted(data)
+        if "period_from" in query:
+            start = parse_query_time(query["period_from"])
+            first = next((i for i, s in enumerate(starts) if s >= start), len(starts))
+            if fault and fault.kind == "over_return":  # the API sometimes includes rows before the period
+                first = max(0, first - fault.extra_rows)
+            starts = starts[first:]
+        if "period_to" in query:
+            end = parse_query_time(query["period_to"])
+            starts = [s for s in starts if s < end]
+        if query.get("order_by", "-period") != "period":
+            starts.reverse()
+        size = int(query.get("page_size", 100))
+        page = int(query.get("page", 1))
+        chosen = starts[(page - 1) * size: page * size]
+        more = page * size < len(starts)
+        base = self.foreign_url.rstrip("/") if fault and fault.kind == "foreign_next" else self.url
+        return {
+            "count": len(starts),
+            "next": f"{base}{path}?{urlencode({**query, 'page': page + 1})}" if more else None,
+            "previous": f"{self.url}{path}?{urlencode({**query, 'page': page - 1})}" if page > 1 else None,
+            "results": [{"consumption": data[s], "interval_start": render(s, self.time_style),
+                         "interval_end": render(s + HALF_HOUR_NS, self.time_style)} for s in chosen],
+        }
