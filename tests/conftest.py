@@ -213,7 +213,7 @@ class Influx:
         rows = []
         for series in result.get("series", []):
             for values in series["values"]:
-                row = dict(zip(series["columns"], values))
+                row = dict(zip(series["columns"], values, strict=True))
                 row.update(series.get("tags", {}))
                 rows.append(row)
         return rows

@@ -39,7 +39,8 @@ def render(start_ns: int, style: str) -> str:
     local = datetime.fromtimestamp(start_ns // 1_000_000_000, tz=UTC).astimezone(LONDON)
     offset = local.utcoffset()
     if style == "api":
-        return local.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if offset == timedelta(0) else local.strftime("%z")[:3] + ":00")
+        suffix = "Z" if offset == timedelta(0) else local.strftime("%z")[:3] + ":00"
+        return local.strftime("%Y-%m-%dT%H:%M:%S") + suffix
     if style == "colon":
         return local.isoformat()
     if style == "compact":

@@ -4,10 +4,11 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from conftest import EXPORT, GAS, IMPORT, consumption, meter_env, parse, run_once
-from fake_octopus import HALF_HOUR_NS, LONDON, london, parse_query_time
 
 from octopus_telegraf.timeutil import london_midnight_ns
+
+from conftest import EXPORT, GAS, IMPORT, consumption, meter_env, parse, run_once
+from fake_octopus import HALF_HOUR_NS, LONDON, london, parse_query_time
 
 
 def london_day_count(stamps, day: date) -> int:
@@ -85,9 +86,8 @@ def test_seed_schema_keeps_the_node_tools_measurements(fake, plugin_env):
         by_name.setdefault(point["measurement"], {})[point["time"]] = point["fields"]
     assert set(by_name) == {"electricity", "electricity_cost", "electricity_export", "gas", "gaskwh", "gas_cost"}
     end = {s: s + HALF_HOUR_NS for s in imp}  # the seed stamped each interval at its end
-    assert {end[s]: v for s, v in imp.items()} == {t: f["consumption"] for t, f in by_name["electricity"].items()}
-    assert {end[s]: v for s, v in exp.items()} == {t: f["consumption"] for t, f in by_name["electricity_export"].items()}
-    assert {end[s]: v for s, v in gas.items()} == {t: f["consumption"] for t, f in by_name["gas"].items()}
+    for name, served in (("electricity", imp), ("electricity_export", exp), ("gas", gas)):
+        assert {end[s]: v for s, v in served.items()} == {t: f["consumption"] for t, f in by_name[name].items()}
     for s, v in imp.items():
         assert by_name["electricity_cost"][end[s]]["price"] == pytest.approx(v * 24.5 / 100)
     for s, v in gas.items():
@@ -225,3 +225,24 @@ def test_backfill_days_and_london_midnight(fake, plugin_env):
     asked = parse_query_time(request.query["period_from"])
     now_ns = int(datetime.now().timestamp()) * 10**9
     assert 3 * 86400 * 10**9 - 3600 * 10**9 <= now_ns - asked <= 3 * 86400 * 10**9 + 3600 * 10**9
+
+
+def test_demo_once_needs_no_key_and_is_deterministic(tmp_path):
+    env = {"PATH": plugin_path(), "HOME": str(tmp_path), "OCTO_API_URL": "https://127.0.0.1:9"}  # never contacted
+    first, second = run_once(env, args=("--demo", "--once")), run_once(env, args=("--once", "--demo"))
+    assert first.returncode == 0, first.stderr
+    data = [line for line in first.stdout.decode().splitlines() if not line.startswith("octopus_collector,")]
+    assert data == [line for line in second.stdout.decode().splitlines() if not line.startswith("octopus_collector,")]
+    points = parse(first.stdout.decode().splitlines())
+    meters = {(p["tags"]["fuel"], p["tags"]["direction"]) for p in points}
+    assert meters == {("electricity", "import"), ("electricity", "export"), ("gas", "import")}
+    gas = [p for p in points if p["measurement"] == "octopus_consumption" and p["tags"]["fuel"] == "gas"]
+    assert london_day_count([p["time"] for p in gas], date(2025, 10, 26)) == 50
+    assert all({"kwh", "m3", "cost_gbp"} <= set(p["fields"]) for p in gas)
+    assert not (tmp_path / ".local").exists()  # the demo keeps no state
+
+
+def plugin_path():
+    import os
+
+    return os.environ.get("PATH", "/usr/bin:/bin")

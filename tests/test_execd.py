@@ -7,6 +7,7 @@ import stat
 import time
 
 import pytest
+
 from conftest import EXPORT, GAS, IMPORT, consumption, meter_env, parse, run_once
 from fake_octopus import london
 

@@ -3,6 +3,7 @@
 import time
 
 import pytest
+
 from conftest import EXPORT, GAS, IMPORT, consumption, meter_env, parse
 from fake_octopus import london
 

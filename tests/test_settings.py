@@ -4,9 +4,10 @@ import subprocess
 import time
 
 import pytest
-from conftest import COMMAND, GAS, IMPORT, meter_env, run_once
 
 from octopus_telegraf.settings import SETTINGS, flag_name
+
+from conftest import COMMAND, GAS, IMPORT, meter_env, run_once
 
 BAD = [
     ({"OCTO_ELECTRIC_SN": ""}, "OCTO_ELECTRIC_SN"),  # half a meter
@@ -15,6 +16,7 @@ BAD = [
     ({"OCTO_EXPORT_SN": "X1"}, "OCTO_EXPORT_MPAN"),
     ({"OCTO_ELECTRIC_MPAN": "12ab"}, "OCTO_ELECTRIC_MPAN"),
     ({"OCTO_ELECTRIC_SN": "21L\n0001"}, "OCTO_ELECTRIC_SN"),
+    ({"OCTO_ELECTRIC_SN": "21L\\0001"}, "OCTO_ELECTRIC_SN"),
     ({"OCTO_ELECTRIC_COST": "cheap"}, "OCTO_ELECTRIC_COST"),
     ({"OCTO_GAS_COST": "nan"}, "OCTO_GAS_COST"),
     ({"OCTO_EXPORT_COST": "inf"}, "OCTO_EXPORT_COST"),

@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--once", action="store_true", help="gather once, print, exit")
     parser.add_argument("--demo", action="store_true", help="use the built-in demo account (no API key needed)")
     parser.add_argument("--version", action="version", version=f"octopus-telegraf {__version__}")
-    for name, _, text in SETTINGS:
+    for name, _, _ in SETTINGS:
         if name not in SECRET_SETTINGS:  # a key on the command line would show in `ps`
             parser.add_argument(flag_name(name), dest=name, metavar="VALUE", help=argparse.SUPPRESS)
     return parser

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from . import log
 from .api import ApiError
-from .lineprotocol import LineProtocolError, tag_prefix
+from .lineprotocol import LineProtocolError, float_text, tag_prefix
 from .settings import Meter, Settings
 from .state import MeterProgress, State
 from .timeutil import NS_PER_SECOND, floor_half_hour, iso_to_ns, ns_to_utc_z
@@ -57,39 +57,38 @@ class PointFormatter:
         return self.settings.fixed_cost.get(self.settings.cost_key(self.meter))
 
     def lines(self, start_ns: int, end_ns: int, value: float) -> list[str]:
+        """Raises LineProtocolError for a value that cannot be printed (an overflow to infinity)."""
         stamp = end_ns if self.stamp_end else start_ns
         kwh = self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
         rate = self.unit_rate(start_ns)
-        cost = kwh * rate / 100 if rate is not None else None
-        if not math.isfinite(kwh) or (cost is not None and not math.isfinite(cost)):
-            raise BadRow(f"value {value!r} overflows")
+        cost = float_text(kwh * rate / 100) if rate is not None else None
         if self.settings.schema == "seed":
-            return self._seed_lines(stamp, value, kwh, cost)
-        fields = f"kwh={kwh!r}"
+            return self._seed_lines(stamp, float_text(value), float_text(kwh), cost)
+        fields = f"kwh={float_text(kwh)}"
         if self.gas_m3:
-            fields += f",m3={value!r}"
+            fields += f",m3={float_text(value)}"
         if cost is not None:
-            fields += f",unit_rate_pence={float(rate)!r},cost_gbp={cost!r}"
+            fields += f",unit_rate_pence={float_text(rate)},cost_gbp={cost}"
         return [f"{self.consumption} {fields} {stamp}"]
 
-    def _seed_lines(self, stamp: int, value: float, kwh: float, cost: float | None) -> list[str]:
+    def _seed_lines(self, stamp: int, raw: str, kwh: str, cost: str | None) -> list[str]:
         seed = self.seed
         if self.meter.fuel == "gas":
-            out = [f"{seed['gas']} consumption={value!r} {stamp}", f"{seed['gaskwh']} consumption_kwh={kwh!r} {stamp}"]
+            out = [f"{seed['gas']} consumption={raw} {stamp}", f"{seed['gaskwh']} consumption_kwh={kwh} {stamp}"]
             if cost is not None:
-                out.append(f"{seed['gas_cost']} price={cost!r} {stamp}")
+                out.append(f"{seed['gas_cost']} price={cost} {stamp}")
             return out
         if self.meter.direction == "export":
-            return [f"{seed['electricity_export']} consumption={kwh!r} {stamp}"]
-        out = [f"{seed['electricity']} consumption={kwh!r} {stamp}"]
+            return [f"{seed['electricity_export']} consumption={kwh} {stamp}"]
+        out = [f"{seed['electricity']} consumption={kwh} {stamp}"]
         if cost is not None:
-            out.append(f"{seed['electricity_cost']} price={cost!r} {stamp}")
+            out.append(f"{seed['electricity_cost']} price={cost} {stamp}")
         return out
 
     def collector_line(self, now_ns: int, points: int, requests: int, errors: int, newest_end_ns: int | None) -> str:
         fields = f"points={points}i,requests={requests}i,errors={errors}i"
         if newest_end_ns is not None:
-            fields += f",lag_seconds={(now_ns - newest_end_ns) / NS_PER_SECOND!r}"
+            fields += f",lag_seconds={float_text((now_ns - newest_end_ns) / NS_PER_SECOND)}"
         return f"{self.collector} {fields} {now_ns}"
 
 
@@ -190,7 +189,7 @@ class Collector:
                     if printed.get(start) != value:
                         try:
                             new = formatter.lines(start, end, value)
-                        except (BadRow, LineProtocolError) as exc:
+                        except LineProtocolError as exc:
                             bad_rows += 1
                             log.debug(f"{meter.point}: skipped a row: {exc}")
                             continue

@@ -1,9 +1,13 @@
 """InfluxDB line protocol: escaping and formatting. Timestamps are integer nanoseconds."""
 
 import math
+import sys
 
-_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\\": "\\\\"})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+
+
+_SMALLEST = sys.float_info.min
 
 
 class LineProtocolError(ValueError):
@@ -16,6 +20,8 @@ def escape_key(text: str) -> str:
         raise LineProtocolError("empty tag or field key/value")
     if not text.isprintable():
         raise LineProtocolError(f"control character in {text!r}")
+    if "\\" in text:  # parsers disagree on backslashes in tags (Telegraf, InfluxDB 1.x, 2.x): refuse them
+        raise LineProtocolError(f"backslash in {text!r}")
     return text.translate(_KEY_ESCAPES)
 
 
@@ -26,15 +32,22 @@ def tag_prefix(measurement: str, tags: dict[str, str]) -> str:
     return ",".join(parts)
 
 
+def float_text(value: float) -> str:
+    """The shortest exact text of a float. Subnormals (below 2.2e-308) are written as 0.0, which
+    every parser reads; NaN and infinity are refused, as InfluxDB refuses them."""
+    if -_SMALLEST < value < _SMALLEST:
+        return "0.0"
+    if not math.isfinite(value):
+        raise LineProtocolError(f"non-finite float {value}")
+    return repr(value)
+
+
 def format_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return f"{value}i"
-    value = float(value)
-    if not math.isfinite(value):
-        raise LineProtocolError(f"non-finite float {value}")
-    return repr(value)
+    return float_text(float(value))
 
 
 def line(prefix: str, fields: dict, timestamp_ns: int) -> str:

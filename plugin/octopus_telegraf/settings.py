@@ -162,8 +162,8 @@ def _meter_id(raw: dict, name: str, label: str) -> str | None:
 
 def _serial(raw: dict, name: str) -> str | None:
     text = raw.get(name)
-    if text is not None and not text.isprintable():
-        raise SettingsError(f"{name} must be printable text without control characters")
+    if text is not None and (not text.isprintable() or "\\" in text):
+        raise SettingsError(f"{name} must be printable text without control characters or backslashes")
     return text
 
 
@@ -230,7 +230,8 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
         meters=meters,
         fixed_cost={
             key: cost
-            for key, name in (("import", "OCTO_ELECTRIC_COST"), ("export", "OCTO_EXPORT_COST"), ("gas", "OCTO_GAS_COST"))
+            for key, name in (("import", "OCTO_ELECTRIC_COST"), ("export", "OCTO_EXPORT_COST"),
+                              ("gas", "OCTO_GAS_COST"))
             if (cost := _number(raw, name)) is not None
         },
         gas_unit=gas_unit,

@@ -1,0 +1,42 @@
+"""The real round trip: what the plugin prints is accepted by InfluxDB and reads back exactly."""
+
+from conftest import EXPORT, GAS, IMPORT, meter_env
+from fake_octopus import london
+
+
+def test_sixty_day_backfill_of_three_meters_round_trips_through_influxdb(fake, plugin_env, launch, influxdb):
+    start, end = london(2024, 9, 15), london(2024, 11, 14)  # crosses the October clock change
+    served = {meter: fake.add_meter(*meter, start, end) for meter in (IMPORT, EXPORT, GAS)}
+    env = {**plugin_env, **meter_env(IMPORT, EXPORT, GAS), "OCTO_BACKFILL_FROM": "2024-09-15",
+           "OCTO_ELECTRIC_COST": "24.57", "OCTO_EXPORT_COST": "15", "OCTO_GAS_COST": "6.1"}
+    plugin = launch(env)
+    total = sum(len(d) for d in served.values())
+    assert total == 3 * (60 * 48 + 2)
+    gathers = 0
+    while sum(1 for line in plugin.stdout if line.startswith("octopus_consumption,")) < total:
+        plugin.gather(3)  # OCTO_MAX_POINTS (5000) spreads the backfill over several gathers
+        gathers += 1
+        assert gathers < 10
+    plugin.stop()
+    assert gathers == 2
+
+    influxdb.create_database("octopus")
+    influxdb.write("octopus", plugin.stdout)  # asserts HTTP 204 for every batch
+
+    rows = influxdb.query("octopus", 'SELECT * FROM "octopus_consumption" GROUP BY *')
+    assert len(rows) == total
+    for meter, data in served.items():
+        fuel, point, serial = meter
+        back = {row["time"]: row for row in rows if row["meter_point"] == point}
+        assert sorted(back) == sorted(data)  # the same exact nanosecond timestamps
+        for stamp, value in data.items():
+            row = back[stamp]
+            assert row["serial"] == serial and row["fuel"] == fuel
+            if fuel == "gas":
+                assert row["m3"] == value
+                assert row["kwh"] == value * 1.02264 * 39.5 / 3.6
+            else:
+                assert row["kwh"] == value
+    collectors = influxdb.query("octopus", 'SELECT * FROM "octopus_collector" GROUP BY *')
+    assert len(collectors) == 3 * gathers
+    assert all(isinstance(row["points"], int) and isinstance(row["lag_seconds"], float) for row in collectors)

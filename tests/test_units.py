@@ -1,0 +1,99 @@
+"""In-process checks of the pieces: time parsing, line protocol escaping, state, the demo account."""
+
+import os
+import stat
+import sys
+
+import line_protocol_parser
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from octopus_telegraf import lineprotocol
+from octopus_telegraf.state import MeterProgress, State
+from octopus_telegraf.timeutil import iso_to_ns, ns_to_utc_z, parse_date_or_datetime
+
+from fake_octopus import render
+
+SECOND = 10**9
+
+
+@given(st.integers(min_value=946_684_800, max_value=2_208_988_800), st.sampled_from(["api", "colon", "compact"]))
+def test_any_london_time_parses_to_the_exact_instant(seconds, style):
+    assert iso_to_ns(render(seconds * SECOND, style)) == seconds * SECOND
+
+
+def test_times_without_offset_are_london():
+    assert iso_to_ns("2024-07-01T00:00:00") == iso_to_ns("2024-06-30T23:00:00Z")
+    assert parse_date_or_datetime("2024-01-15") == iso_to_ns("2024-01-15T00:00:00Z")
+    assert parse_date_or_datetime("2024-06-15") == iso_to_ns("2024-06-14T23:00:00Z")
+
+
+def test_query_times_are_utc_z():
+    assert ns_to_utc_z(iso_to_ns("2024-05-07T00:30:00+01:00")) == "2024-05-06T23:30:00Z"
+
+
+printable = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=30)
+printable = printable.filter(lambda text: text.isprintable() and "\\" not in text)
+
+
+@given(printable, printable, st.floats(allow_nan=False, allow_infinity=False))
+def test_any_tag_value_is_escaped_into_one_parseable_line(serial, point, value):
+    prefix = lineprotocol.tag_prefix("octopus_consumption", {"serial": serial, "meter_point": point})
+    text = lineprotocol.line(prefix, {"kwh": value}, 1_700_000_000 * SECOND)
+    assert "\n" not in text
+    parsed = line_protocol_parser.parse_line(text)
+    assert parsed["tags"] == {"serial": serial, "meter_point": point}
+    # subnormals (which no meter reads) print as 0.0: line-protocol-parser refuses them
+    assert parsed["fields"]["kwh"] == (value if abs(value) >= sys.float_info.min else 0.0)
+    assert parsed["time"] == 1_700_000_000 * SECOND
+
+
+@pytest.mark.parametrize("bad", ["", "a\nb", "tab\there", "\x00", "back\\slash", "trailing\\"])
+def test_unprintable_or_empty_tag_values_are_refused(bad):
+    with pytest.raises(lineprotocol.LineProtocolError):
+        lineprotocol.tag_prefix("m", {"serial": bad})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_floats_are_refused(bad):
+    with pytest.raises(lineprotocol.LineProtocolError):
+        lineprotocol.format_value(bad)
+
+
+def test_field_types_are_kept():
+    assert lineprotocol.format_value(0.0) == "0.0"
+    assert lineprotocol.format_value(3) == "3i"
+    assert lineprotocol.format_value(True) == "true"
+
+
+def test_state_round_trip_is_atomic_and_private(tmp_path):
+    state = State(str(tmp_path / "s"))
+    state.meters["k"] = MeterProgress(1, 2, 3, {5: 0.25})
+    state.save()
+    path = tmp_path / "s" / "state.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = State(str(tmp_path / "s"))
+    again.load()
+    assert again.meters == state.meters
+
+
+@pytest.mark.parametrize("text", ["", "[]", '{"version": 1, "meters": {"k": {"start": "x"}}}', '{"version": 9}',
+                                  "\x00\x01garbage"])
+def test_a_corrupt_state_file_loads_as_empty(tmp_path, text, capsys):
+    (tmp_path / "state.json").write_text(text)
+    state = State(str(tmp_path))
+    state.load()
+    assert state.meters == {}
+    assert capsys.readouterr().err.startswith("W! ")
+
+
+def test_demo_account_is_deterministic_and_spans_the_clock_change():
+    from octopus_telegraf.demo import DEMO_END_NS, DEMO_METERS, DEMO_START_NS, demo_value
+
+    starts = range(DEMO_START_NS, DEMO_END_NS, 1800 * SECOND)
+    assert len(starts) == 28 * 48 + 2  # 26 October 2025 has 50 half-hours
+    for meter in DEMO_METERS:
+        values = [demo_value(meter, s) for s in starts]
+        assert values == [demo_value(meter, s) for s in starts]
+        assert min(values) >= 0 and max(values) > 0
