@@ -1,5 +1,6 @@
 """One gather: per meter, fetch what is new since the saved progress, print it once, save progress."""
 
+import gc
 import math
 import threading
 import time
@@ -16,25 +17,32 @@ SEED_APP = "octopus-energy-consumption-metrics"
 HOUR_NS = 3600 * NS_PER_SECOND
 
 
-class BadRow(ValueError):
-    pass
+def parse_rows(results: list, on_bad) -> list[tuple[int, int, float]]:
+    """(start ns, end ns, consumption) per API result, sorted; `on_bad(reason)` for each unusable row.
 
-
-def parse_row(row) -> tuple[int, int, float]:
-    """(start ns, end ns, consumption) from one API result, or BadRow."""
-    try:
-        start = iso_to_ns(row["interval_start"])
-        end = iso_to_ns(row["interval_end"])
-        value = row["consumption"]
-    except (KeyError, TypeError, ValueError, OverflowError) as exc:
-        raise BadRow(f"unreadable row ({type(exc).__name__})") from None
-    if type(value) is int:
-        value = float(value)
-    elif type(value) is not float or not math.isfinite(value):
-        raise BadRow(f"consumption {value!r} is not a finite number")
-    if end <= start:
-        raise BadRow("interval ends before it starts")
-    return start, end, value
+    A half-hour's start is the previous one's end, so each time string is parsed once, not twice."""
+    rows = []
+    previous_text = previous_ns = None
+    for row in results:
+        try:
+            start_text, end_text, value = row["interval_start"], row["interval_end"], row["consumption"]
+            start = previous_ns if start_text == previous_text else iso_to_ns(start_text)
+            end = previous_ns = iso_to_ns(end_text)
+            previous_text = end_text
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            on_bad(f"unreadable row ({type(exc).__name__})")
+            continue
+        if type(value) is int:
+            value = float(value)
+        elif type(value) is not float or not math.isfinite(value):
+            on_bad(f"consumption {value!r} is not a finite number")
+            continue
+        if end <= start:
+            on_bad("interval ends before it starts")
+            continue
+        rows.append((start, end, value))
+    rows.sort()
+    return rows
 
 
 class PointFormatter:
@@ -44,7 +52,10 @@ class PointFormatter:
         self.settings = settings
         self.meter = meter
         self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
-        self.stamp_end = settings.schema == "seed" or settings.timestamp == "end"
+        self.fixed_rate = settings.fixed_cost.get(settings.cost_key(meter))
+        self.seed_schema = settings.schema == "seed"
+        self.stamp_end = self.seed_schema or settings.timestamp == "end"
+        self._fields_cache: dict[tuple, str] = {}
         tags = {"fuel": meter.fuel, "direction": meter.direction, "meter_point": meter.point, "serial": meter.serial}
         self.consumption = tag_prefix("octopus_consumption", tags)
         self.collector = tag_prefix("octopus_collector", tags)
@@ -54,35 +65,47 @@ class PointFormatter:
 
     def unit_rate(self, start_ns: int) -> float | None:
         """p/kWh inc VAT for the half-hour starting at `start_ns`. Tariff prices will plug in here."""
-        return self.settings.fixed_cost.get(self.settings.cost_key(self.meter))
+        return self.fixed_rate
 
     def lines(self, start_ns: int, end_ns: int, value: float) -> list[str]:
         """Raises LineProtocolError for a value that cannot be printed (an overflow to infinity)."""
         stamp = end_ns if self.stamp_end else start_ns
-        kwh = self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
         rate = self.unit_rate(start_ns)
-        cost = float_text(kwh * rate / 100) if rate is not None else None
-        if self.settings.schema == "seed":
-            return self._seed_lines(stamp, float_text(value), float_text(kwh), cost)
+        if self.seed_schema:
+            kwh = self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
+            return self._seed_lines(stamp, value, kwh, kwh * rate / 100 if rate is not None else None)
+        # Meter readings have three decimals and repeat all the time, and turning a float into text
+        # is the slowest step here: remember the fields of each (reading, rate) seen lately.
+        key = (value, rate)
+        fields = self._fields_cache.get(key)
+        if fields is None:
+            if len(self._fields_cache) >= 65536:
+                self._fields_cache.clear()
+            fields = self._fields_cache[key] = self._fields(value, rate)
+        return [f"{self.consumption} {fields} {stamp}"]
+
+    def _fields(self, value: float, rate: float | None) -> str:
+        kwh = self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
         fields = f"kwh={float_text(kwh)}"
         if self.gas_m3:
             fields += f",m3={float_text(value)}"
-        if cost is not None:
-            fields += f",unit_rate_pence={float_text(rate)},cost_gbp={cost}"
-        return [f"{self.consumption} {fields} {stamp}"]
+        if rate is not None:
+            fields += f",unit_rate_pence={float_text(rate)},cost_gbp={float_text(kwh * rate / 100)}"
+        return fields
 
-    def _seed_lines(self, stamp: int, raw: str, kwh: str, cost: str | None) -> list[str]:
+    def _seed_lines(self, stamp: int, raw: float, kwh: float, cost: float | None) -> list[str]:
         seed = self.seed
         if self.meter.fuel == "gas":
-            out = [f"{seed['gas']} consumption={raw} {stamp}", f"{seed['gaskwh']} consumption_kwh={kwh} {stamp}"]
+            out = [f"{seed['gas']} consumption={float_text(raw)} {stamp}",
+                   f"{seed['gaskwh']} consumption_kwh={float_text(kwh)} {stamp}"]
             if cost is not None:
-                out.append(f"{seed['gas_cost']} price={cost} {stamp}")
+                out.append(f"{seed['gas_cost']} price={float_text(cost)} {stamp}")
             return out
         if self.meter.direction == "export":
-            return [f"{seed['electricity_export']} consumption={kwh} {stamp}"]
-        out = [f"{seed['electricity']} consumption={kwh} {stamp}"]
+            return [f"{seed['electricity_export']} consumption={float_text(kwh)} {stamp}"]
+        out = [f"{seed['electricity']} consumption={float_text(kwh)} {stamp}"]
         if cost is not None:
-            out.append(f"{seed['electricity_cost']} price={cost} {stamp}")
+            out.append(f"{seed['electricity_cost']} price={float_text(cost)} {stamp}")
         return out
 
     def collector_line(self, now_ns: int, points: int, requests: int, errors: int, newest_end_ns: int | None) -> str:
@@ -107,6 +130,17 @@ class Collector:
 
     def gather(self) -> int:
         """One gather over every meter. Returns how many meters failed."""
+        # A backfill allocates a great many small acyclic objects (JSON rows, tuples, lines); the cyclic
+        # collector would walk them again and again. Reference counting frees them all the same.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._gather()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _gather(self) -> int:
         failed = 0
         per_gather_lines = 1 if self.settings.schema == "octopus" else 0
         budget = max(self.settings.max_points - per_gather_lines * len(self.meters), 1)
@@ -170,17 +204,16 @@ class Collector:
         """Append new or changed half-hours to `lines`, oldest first, updating `progress` as it goes."""
         printed = progress.printed
         bad_rows = 0
+
+        def skip(reason: str) -> None:
+            nonlocal bad_rows
+            bad_rows += 1
+            log.debug(f"{meter.point}: skipped a row: {reason}")
+
         pages = self.client.consumption_pages(meter, ns_to_utc_z(period_from), self.settings.page_size)
         try:
             for results in pages:
-                rows = []
-                for row in results:
-                    try:
-                        rows.append(parse_row(row))
-                    except BadRow as exc:
-                        bad_rows += 1
-                        log.debug(f"{meter.point}: skipped a row: {exc}")
-                rows.sort()
+                rows = parse_rows(results, skip)
                 for start, end, value in rows:
                     if start < period_from:
                         continue  # the API sometimes returns more than asked
@@ -190,8 +223,7 @@ class Collector:
                         try:
                             new = formatter.lines(start, end, value)
                         except LineProtocolError as exc:
-                            bad_rows += 1
-                            log.debug(f"{meter.point}: skipped a row: {exc}")
+                            skip(str(exc))
                             continue
                         if len(lines) + len(new) > budget:
                             return  # OCTO_MAX_POINTS reached: the rest follow on the next gathers

@@ -1,5 +1,6 @@
 """Exact integer-nanosecond time handling. Never float seconds, never the host's time zone."""
 
+import re
 from datetime import date, datetime, timedelta, timezone
 
 from dateutil import parser as _dateparser
@@ -19,8 +20,29 @@ def datetime_to_ns(moment: datetime) -> int:
     return (moment - EPOCH) // _MICROSECOND * 1000
 
 
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_OFFSET = re.compile(r"(?:Z|([+-])(\d\d):?(\d\d))")
+_offset_ns: dict[str, int] = {}  # "+01:00" -> 3600e9; filled as offsets are met
+
+
 def iso_to_ns(text: str) -> int:
     """Parse the API's ISO 8601 times (`Z`, `+01:00`, `+0100`, or none = London) to epoch ns."""
+    # Fast path for the API's own shape, `YYYY-MM-DDTHH:MM:SS` + offset: naive arithmetic, no tzinfo.
+    suffix = text[19:]
+    offset = _offset_ns.get(suffix)
+    if offset is None and (match := _OFFSET.fullmatch(suffix)):
+        sign = -1 if match[1] == "-" else 1
+        offset = _offset_ns[suffix] = sign * (int(match[2] or 0) * 3600 + int(match[3] or 0) * 60) * NS_PER_SECOND
+    if offset is not None and len(text) > 19 and text[10] == "T":
+        try:
+            since = datetime.fromisoformat(text[:19]) - _NAIVE_EPOCH
+            return (since.days * 86400 + since.seconds) * NS_PER_SECOND - offset
+        except ValueError:
+            pass
+    return _general_iso_to_ns(text)
+
+
+def _general_iso_to_ns(text: str) -> int:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -1,0 +1,185 @@
+"""Benchmark: prints figures, asserts nothing. Run: python3 tests/benchmark.py [--years 5]
+
+1. in-process parse+format throughput: API JSON pages -> line protocol text, half-hours per second
+2. the installed command's wall time and peak RSS for a backfill of three meters against the fake API,
+   under execd with the default OCTO_MAX_POINTS, and as one `--once` that prints everything
+3. `octopus-telegraf --help` wall time
+4. HTTP requests per steady-state gather
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from octopus_telegraf.collector import Collector  # noqa: E402
+from octopus_telegraf.settings import load  # noqa: E402
+from octopus_telegraf.state import State  # noqa: E402
+
+from conftest import EXPORT, GAS, IMPORT, Plugin, meter_env  # noqa: E402
+from fake_octopus import FakeOctopus, london  # noqa: E402
+
+COMMAND = shutil.which("octopus-telegraf")
+
+
+def throughput(rows: int = 200_000, page_size: int = 25_000) -> float:
+    """Half-hours per second from JSON bytes to line protocol text, one core, gas in m3 with a cost."""
+    fake = FakeOctopus()
+    try:
+        rng = random.Random(1)  # readings as meters give them: three decimals, mostly small, a long tail
+        data = fake.add_meter(*GAS, london(2015, 1, 1), london(2015, 1, 1) + rows * 1_800_000_000_000,
+                              value=lambda i: round(rng.lognormvariate(-1.6, 0.9), 3))
+        starts = sorted(data)
+        pages = []
+        for index in range(0, rows, page_size):
+            chunk = starts[index:index + page_size]
+            pages.append(json.dumps({"count": rows, "next": None, "previous": None, "results": [
+                {"consumption": data[s], "interval_start": fake._render(s),
+                 "interval_end": fake._render(s + 1_800_000_000_000)} for s in chunk]}).encode())
+    finally:
+        fake.close()
+
+    class PagesClient:
+        requests_made = errors_seen = 0
+        stop = threading.Event()
+
+        def consumption_pages(self, meter, period_from, page_size):
+            for page in pages:
+                yield json.loads(page)["results"]
+
+    env = {"OCTO_API_KEY": "k", **meter_env(GAS), "OCTO_BACKFILL_FROM": "2015-01-01", "OCTO_GAS_COST": "6.1",
+           "OCTO_MAX_POINTS": str(rows + 10)}
+    settings = load(env)
+    written = []
+    collector = Collector(settings, PagesClient(), State(None), lambda lines: written.append("\n".join(lines)))
+    started = time.perf_counter()
+    collector.gather()
+    elapsed = time.perf_counter() - started
+    assert written and written[0].count("\n") == rows  # rows lines + one collector line
+    return rows / elapsed
+
+
+def watch_peak_rss(pid: int, peak: dict) -> None:
+    """VmHWM is the process's own high-water mark (ru_maxrss would carry the forking parent's)."""
+    path = f"/proc/{pid}/status"
+    while True:
+        try:
+            with open(path) as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak["kib"] = max(peak.get("kib", 0), int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if not os.path.exists(path) or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+            return
+        time.sleep(0.01)
+
+
+def peak_rss_run(argv, env, stdin_driver=None):
+    """Run a child, return (wall seconds, peak RSS MiB, stdout line count)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    peak = {}
+    watcher = threading.Thread(target=watch_peak_rss, args=(proc.pid, peak), daemon=True)
+    watcher.start()
+    counted = {"lines": 0, "collectors": 0}
+
+    def count():
+        for line in proc.stdout:
+            counted["lines"] += 1
+            counted["collectors"] += line.startswith(b"octopus_collector,")
+
+    reader = threading.Thread(target=count, daemon=True)
+    reader.start()
+    if stdin_driver:
+        stdin_driver(proc, counted)
+    proc.stdin.close()
+    watcher.join()  # ends when the child has exited (a zombie until waited for)
+    proc.wait()
+    reader.join()
+    return time.monotonic() - started, peak.get("kib", 0) / 1024, counted["lines"]
+
+
+def backfill(years: int):
+    fake = FakeOctopus()
+    start, end = london(2021, 1, 1), london(2021 + years, 1, 1)
+    total = sum(len(fake.add_meter(*m, start, end)) for m in (IMPORT, EXPORT, GAS))
+    for s in range(start, end + 1_800_000_000_000, 1_800_000_000_000):  # warm the fake's text cache
+        fake._render(s)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
+                **meter_env(IMPORT, EXPORT, GAS), "OCTO_BACKFILL_FROM": "2021-01-01", "OCTO_HTTP_TIMEOUT": "300"}
+
+        def drive(proc, counted):  # one newline per gather, as Telegraf sends, until every half-hour is out
+            gathers = 0
+            while counted["lines"] - counted["collectors"] < total:
+                proc.stdin.write(b"\n")
+                proc.stdin.flush()
+                gathers += 1
+                while counted["collectors"] < 3 * gathers:  # each gather ends with one per meter
+                    time.sleep(0.01)
+            results["gathers"] = gathers
+
+        env = {**base, "OCTO_STATE_DIR": f"{tmp}/execd"}
+        wall, rss, lines = peak_rss_run([COMMAND], env, drive)
+        results["execd"] = (wall, rss, lines - 3 * results["gathers"], len(fake.consumption_requests()))
+
+        fake.requests.clear()
+        env = {**base, "OCTO_STATE_DIR": f"{tmp}/once", "OCTO_MAX_POINTS": str(total + 10)}
+        wall, rss, lines = peak_rss_run([COMMAND, "--once"], env)
+        results["once"] = (wall, rss, lines - 3, len(fake.consumption_requests()))
+
+        # steady state: after the backfill, each gather asks once per meter
+        fake.requests.clear()
+        plugin = Plugin({**base, "OCTO_STATE_DIR": f"{tmp}/once"})
+        for _ in range(5):
+            plugin.gather(3, timeout=120)
+        plugin.stop()
+        results["steady"] = len(fake.consumption_requests()) / 5
+    fake.close()
+    return total, results
+
+
+def help_time(runs: int = 15) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([COMMAND, "--help"], stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--years", type=int, default=5)
+    args = parser.parse_args()
+    assert COMMAND, "pip install . first"
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for the in-process figure
+    rate = throughput()
+    os.sched_setaffinity(0, set(range(os.cpu_count())))
+    print(f"parse+format throughput: {rate:,.0f} half-hours/s (one core; target >= 200,000)")
+    print(f"--help wall time (median of 15): {help_time() * 1000:.0f} ms (target <= 300 ms)")
+    total, results = backfill(args.years)
+    wall, rss, printed, requests = results["execd"]
+    print(f"{args.years}-year backfill, 3 meters, {total:,} half-hours served")
+    print(f"  execd, OCTO_MAX_POINTS=5000: {results['gathers']} gathers, {wall:.1f} s wall, peak RSS {rss:.1f} MiB "
+          f"(target <= 60), {printed:,} points printed, {requests} requests")
+    wall, rss, printed, requests = results["once"]
+    print(f"  --once, everything in one gather: {wall:.1f} s wall, peak RSS {rss:.1f} MiB, {printed:,} points, "
+          f"{requests} requests")
+    print(f"steady-state gather: {results['steady']:.2f} requests per meter-set of 3 "
+          f"({results['steady'] / 3:.2f} per meter; target exactly 1)")
+
+
+if __name__ == "__main__":
+    main()
