@@ -70,12 +70,13 @@ class Client:
     def same_origin(self, url: str) -> bool:
         return _origin(url) == _origin(self.api_url)
 
-    def get_json(self, url: str, *, authenticated: bool = True):
-        """GET a JSON document, retrying transient faults at most MAX_RETRIES times."""
+    def get_json(self, url: str, *, authenticated: bool = True, payload=None, headers=None):
+        """GET (or with `payload`, POST) a JSON document, retrying transient faults at most MAX_RETRIES
+        times. Public endpoints (products, rates) are asked with `authenticated=False`: no key."""
         attempt = 0
         while True:
             try:
-                return self._get_once(url, authenticated)
+                return self._request_once(url, authenticated, payload, headers)
             except ApiError:
                 self.errors_seen += 1
                 raise
@@ -93,20 +94,24 @@ class Client:
                 if self.stop.wait(pause):
                     raise ApiError(f"{fault} (stopping)", status=fault.status) from None
 
-    def _get_once(self, url: str, authenticated: bool):
+    def _request_once(self, url: str, authenticated: bool, payload, headers):
         # The key goes to the configured origin only, whatever a `next` link says.
         auth = (self.api_key, "") if authenticated and self.api_key and self.same_origin(url) else None
+        if headers and not self.same_origin(url):
+            headers = None  # a GraphQL token is as secret as the key
         self.requests_made += 1
         started = time.monotonic()
+        method = "POST" if payload is not None else "GET"
         try:
-            with self.session.get(url, auth=auth, timeout=(min(self.timeout, 15.0), self.timeout),
-                                  allow_redirects=False, stream=True) as response:
+            with self.session.request(method, url, auth=auth, json=payload, headers=headers,
+                                      timeout=(min(self.timeout, 15.0), self.timeout),
+                                      allow_redirects=False, stream=True) as response:
                 body = self._read_body(response, started)
         except requests.Timeout:
             raise _Retryable(f"timed out after {self.timeout:g}s") from None
         except requests.RequestException as exc:
             raise _Retryable(f"network error: {type(exc).__name__}") from None
-        log.debug(f"GET {_path(url)} -> {response.status_code} in {time.monotonic() - started:.2f}s")
+        log.debug(f"{method} {_path(url)} -> {response.status_code} in {time.monotonic() - started:.2f}s")
         status = response.status_code
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}{_describe(response, body)}", status,
@@ -132,23 +137,32 @@ class Client:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def consumption_pages(self, meter, period_from: str, page_size: int):
-        """Yield each page's `results` list, oldest first, following same-origin `next` links."""
-        kind = "electricity-meter-points" if meter.fuel == "electricity" else "gas-meter-points"
-        query = urlencode({"period_from": period_from, "page_size": page_size, "order_by": "period"})
-        url = (f"{self.api_url}/v1/{kind}/{quote(meter.point, safe='')}/meters/"
-               f"{quote(meter.serial, safe='')}/consumption/?{query}")
+    def pages(self, url: str, *, authenticated: bool = True):
+        """Yield each page's `results` list, following same-origin `next` links only."""
         while url:
-            page = self.get_json(url)
+            page = self.get_json(url, authenticated=authenticated)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-                raise ApiError("consumption response has no `results` list")
+                raise ApiError(f"{_path(url).split('?')[0]}: response has no `results` list")
             yield page["results"]
             url = page.get("next")
             if url is not None and not isinstance(url, str):
-                raise ApiError("consumption response has a `next` that is not a URL")
+                raise ApiError("response has a `next` that is not a URL")
             if url and not self.same_origin(url):
                 log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
                 return
+
+    def consumption_url(self, meter, query: dict) -> str:
+        kind = "electricity-meter-points" if meter.fuel == "electricity" else "gas-meter-points"
+        return (f"{self.api_url}/v1/{kind}/{quote(meter.point, safe='')}/meters/"
+                f"{quote(meter.serial, safe='')}/consumption/?{urlencode(query)}")
+
+    def consumption_pages(self, meter, period_from: str, page_size: int):
+        """Each page's rows, oldest first (`order_by=period`)."""
+        query = {"period_from": period_from, "page_size": page_size, "order_by": "period"}
+        return self.pages(self.consumption_url(meter, query))
+
+    def url(self, path: str, query: dict | None = None) -> str:
+        return f"{self.api_url}{path}" + (f"?{urlencode(query)}" if query else "")
 
 
 def _path(url: str) -> str:

@@ -83,16 +83,22 @@ def _run(settings, once: bool) -> int:
             return EXIT_BAD_CONFIG
         state = State(settings.state_dir)
         state.load()
-    collector = Collector(settings, client, state, write_lines)
+    account = None
+    if settings.account_number and not settings.demo:
+        from .account import Account
+
+        account = Account(client, settings.account_number, settings.gas_unit)
+    collector = Collector(settings, client, state, write_lines, account)
     service = None if once else Service(collector, stop, settings.loop_time)
-    meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters)
-    log.info(f"octopus-telegraf {__version__}: {len(collector.meters)} meters ({meters}); "
+    meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters) or "none"
+    source = f" + account {settings.account_number}" if account else ""
+    log.info(f"octopus-telegraf {__version__}: meters {meters}{source}; "
              f"schema {settings.schema}; state {state.path or 'not kept (demo)'}")
     if once:
         try:
             failed = collector.gather()
         except BrokenPipeError:
             return 0
-        return EXIT_ALL_FAILED if collector.meters and failed == len(collector.meters) else 0
+        return EXIT_ALL_FAILED if failed and failed >= len(collector.meters) else 0
     code = service.run()
     os._exit(code)  # a request abandoned in the worker thread must not hold up the exit

@@ -11,6 +11,7 @@ from .api import ApiError
 from .lineprotocol import LineProtocolError, float_text, tag_prefix
 from .settings import Meter, Settings
 from .state import MeterProgress, State
+from .tariffs import DAY_NS, Prices, london_day_start, london_days
 from .timeutil import NS_PER_SECOND, floor_half_hour, iso_to_ns, ns_to_utc_z
 
 SEED_APP = "octopus-energy-consumption-metrics"
@@ -48,14 +49,16 @@ def parse_rows(results: list, on_bad) -> list[tuple[int, int, float]]:
 class PointFormatter:
     """Line protocol for one meter's half-hours, in the chosen schema. Tag strings are built once."""
 
-    def __init__(self, settings: Settings, meter: Meter):
+    def __init__(self, settings: Settings, meter: Meter, prices=None):
         self.settings = settings
         self.meter = meter
+        self.prices = prices
         self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
         self.fixed_rate = settings.fixed_cost.get(settings.cost_key(meter))
         self.seed_schema = settings.schema == "seed"
         self.stamp_end = self.seed_schema or settings.timestamp == "end"
         self._fields_cache: dict[tuple, str] = {}
+        self._standing: dict[str, str] | None = None
         tags = {"fuel": meter.fuel, "direction": meter.direction, "meter_point": meter.point, "serial": meter.serial}
         self.consumption = tag_prefix("octopus_consumption", tags)
         self.collector = tag_prefix("octopus_collector", tags)
@@ -64,8 +67,19 @@ class PointFormatter:
                      ("electricity", "electricity_cost", "electricity_export", "gas", "gaskwh", "gas_cost")}
 
     def unit_rate(self, start_ns: int) -> float | None:
-        """p/kWh inc VAT for the half-hour starting at `start_ns`. Tariff prices will plug in here."""
+        """p/kWh inc VAT for the half-hour starting at `start_ns`: the tariff's, else the fixed OCTO_*_COST."""
+        if self.prices is not None:
+            rate = self.prices.unit_rate(self.meter, start_ns)
+            if rate is not None:
+                return rate
         return self.fixed_rate
+
+    @property
+    def lines_per_half_hour(self) -> int:
+        """At most; what OCTO_MAX_POINTS is counted in."""
+        if not self.seed_schema:
+            return 1
+        return 3 if self.meter.fuel == "gas" else 2 if self.meter.direction == "import" else 1
 
     def lines(self, start_ns: int, end_ns: int, value: float) -> list[str]:
         """Raises LineProtocolError for a value that cannot be printed (an overflow to infinity)."""
@@ -108,6 +122,15 @@ class PointFormatter:
             out.append(f"{seed['electricity_cost']} price={float_text(cost)} {stamp}")
         return out
 
+    def standing_line(self, day_ns: int, tariff: str, inc_vat: float, exc_vat: float) -> str:
+        if self._standing is None:
+            self._standing = {}
+        prefix = self._standing.get(tariff)
+        if prefix is None:
+            prefix = self._standing[tariff] = tag_prefix("octopus_standing_charge", {
+                "fuel": self.meter.fuel, "meter_point": self.meter.point, "tariff": tariff})
+        return f"{prefix} inc_vat={float_text(inc_vat)},exc_vat={float_text(exc_vat)} {day_ns}"
+
     def collector_line(self, now_ns: int, points: int, requests: int, errors: int, newest_end_ns: int | None) -> str:
         fields = f"points={points}i,requests={requests}i,errors={errors}i"
         if newest_end_ns is not None:
@@ -118,15 +141,21 @@ class PointFormatter:
 class Collector:
     """Owns the meters' progress. `output(lines)` must write and flush stdout before it returns."""
 
-    def __init__(self, settings: Settings, client, state: State, output, meters: list[Meter] | None = None):
+    def __init__(self, settings: Settings, client, state: State, output, account=None):
         self.settings = settings
         self.client = client
         self.state = state
         self.output = output
-        self.meters = unique_meters(meters if meters is not None else settings.meters)
-        self.formatters = {meter.key: PointFormatter(settings, meter) for meter in self.meters}
+        self.account = account
+        self.prices = Prices(client, settings, state.tariffs, self._agreements)
+        self.meters = unique_meters(settings.meters)
+        self.formatters: dict[Meter, PointFormatter] = {}
+        self.has_data: dict[str, bool] = {}  # account meters: does this serial have data? (meter swaps)
         self.wait_until: dict[str, float] = {}  # meter key -> monotonic time a long Retry-After ends
         self.lock = threading.Lock()  # output + progress + save happen together, never interleaved
+
+    def _agreements(self, fuel: str, point: str):
+        return self.account.agreements(fuel, point) if self.account else []
 
     def gather(self) -> int:
         """One gather over every meter. Returns how many meters failed."""
@@ -140,10 +169,54 @@ class Collector:
             if collecting:
                 gc.enable()
 
+    def refresh_meters(self) -> bool:
+        """Re-read the account when due. False when the account is needed and cannot be read."""
+        if self.account is None:
+            return True
+        if self.account.due():
+            try:
+                self.account.refresh()
+                self.has_data = {}
+                log.info(f"account {self.account.number}: {len(self.account.points)} current meter points")
+            except ApiError as exc:
+                level = log.error if exc.status in (401, 403, 404) else log.warn
+                level(f"account {self.account.number}: {exc}; will retry at the next gather")
+                if self.account.read_at is None:
+                    return False
+        found = self.account.meters(self._meter_has_data)
+        self.meters = unique_meters([*self.settings.meters, *found])
+        return True
+
+    def _meter_has_data(self, meter: Meter) -> bool:
+        """Only serials with data are collected: an old meter after a swap has none."""
+        if meter.key not in self.has_data:
+            saved = self.state.meters.get(meter.key)
+            if saved is not None and saved.newest_end_ns is not None:
+                self.has_data[meter.key] = True
+            else:
+                try:
+                    page = self.client.get_json(self.client.consumption_url(meter, {"page_size": 1}))
+                    self.has_data[meter.key] = bool(isinstance(page, dict) and page.get("results"))
+                except ApiError:
+                    return True  # not known: collect it, and let its own gather report the trouble
+                if not self.has_data[meter.key]:
+                    log.info(f"{meter.fuel} {meter.direction} {meter.point}/{meter.serial}: no data, not collected")
+        return self.has_data[meter.key]
+
+    def formatter(self, meter: Meter) -> PointFormatter:
+        if meter.fuel == "gas" and meter.gas_unit == "auto":
+            meter = replace(meter, gas_unit=self.account.gas_unit(meter.serial) if self.account else "m3")
+        formatter = self.formatters.get(meter)
+        if formatter is None:
+            formatter = self.formatters[meter] = PointFormatter(self.settings, meter, self.prices)
+        return formatter
+
     def _gather(self) -> int:
+        if not self.refresh_meters() and not self.meters:
+            return 1
         failed = 0
-        per_gather_lines = 1 if self.settings.schema == "octopus" else 0
-        budget = max(self.settings.max_points - per_gather_lines * len(self.meters), 1)
+        octopus = self.settings.schema == "octopus"
+        budget = max(self.settings.max_points - (len(self.meters) if octopus else 0), 1)
         for index, meter in enumerate(self.meters):
             if self.client.stop.is_set():
                 break
@@ -151,6 +224,12 @@ class Collector:
             used, ok = self.gather_meter(meter, share)
             budget = max(budget - used, 0)
             failed += not ok
+        if octopus and budget and self.account is not None and not self.client.stop.is_set():
+            with self.lock:
+                lines = self.prices.unit_rate_lines(self.meters, budget)
+                if lines:
+                    self.output(lines)
+                self.state.save()
         return failed
 
     def _initial_start(self, now_ns: int) -> int:
@@ -160,7 +239,7 @@ class Collector:
 
     def gather_meter(self, meter: Meter, budget: int) -> tuple[int, bool]:
         """Fetch, print and save one meter. Returns (data points printed, succeeded)."""
-        formatter = self.formatters[meter.key]
+        formatter = self.formatter(meter)
         now_ns = time.time_ns()
         saved = self.state.meters.get(meter.key)
         progress = (MeterProgress(self._initial_start(now_ns)) if saved is None
@@ -177,6 +256,8 @@ class Collector:
         else:
             try:
                 self._read_consumption(meter, formatter, progress, period_from, budget, lines)
+                if self._agreements(meter.fuel, meter.point) and self.settings.schema == "octopus":
+                    self.prices.refresh_upcoming(meter)
             except ApiError as exc:
                 ok = False
                 if exc.wait_until:
@@ -187,6 +268,7 @@ class Collector:
         if progress.cursor_ns is not None:
             keep_from = progress.cursor_ns - lookback_ns
             progress.printed = {start: v for start, v in progress.printed.items() if start >= keep_from}
+            self.prices.prune(keep_from - 2 * DAY_NS)
         data_points = len(lines)
         if self.settings.schema == "octopus":
             lines.append(formatter.collector_line(now_ns, data_points, self.client.requests_made - requests_before,
@@ -201,8 +283,10 @@ class Collector:
         return data_points, ok
 
     def _read_consumption(self, meter, formatter, progress, period_from, budget, lines) -> None:
-        """Append new or changed half-hours to `lines`, oldest first, updating `progress` as it goes."""
+        """Append new or changed half-hours to `lines`, oldest first, updating `progress` page by page."""
         printed = progress.printed
+        per_row = formatter.lines_per_half_hour
+        priced = self.settings.schema == "octopus" and bool(self._agreements(meter.fuel, meter.point))
         bad_rows = 0
 
         def skip(reason: str) -> None:
@@ -213,28 +297,58 @@ class Collector:
         pages = self.client.consumption_pages(meter, ns_to_utc_z(period_from), self.settings.page_size)
         try:
             for results in pages:
-                rows = parse_rows(results, skip)
-                for start, end, value in rows:
+                # First choose what to print (new or changed, within the budget), then price it, then
+                # print it: a page whose prices cannot be had is left, whole, for the next gather.
+                todo = []
+                page_cursor = None
+                full = False
+                for row in parse_rows(results, skip):
+                    start, end, value = row
                     if start < period_from:
                         continue  # the API sometimes returns more than asked
                     if progress.newest_end_ns is None or end > progress.newest_end_ns:
                         progress.newest_end_ns = end
                     if printed.get(start) != value:
+                        # room for this half-hour, and for a standing charge per London day (>= 23 h) so far
+                        days = (end - todo[0][0]) // (23 * HOUR_NS) + 1 if priced and todo else int(priced)
+                        if len(lines) + (len(todo) + 1) * per_row + days > budget:
+                            full = True  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
+                            break
+                        todo.append(row)
+                    page_cursor = end
+                if todo:
+                    first_day = london_day_start(todo[0][0])
+                    self.prices.prepare(meter, first_day, todo[-1][1])
+                    for start, end, value in todo:
                         try:
-                            new = formatter.lines(start, end, value)
+                            lines.extend(formatter.lines(start, end, value))
                         except LineProtocolError as exc:
                             skip(str(exc))
                             continue
-                        if len(lines) + len(new) > budget:
-                            return  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
-                        lines.extend(new)
                         printed[start] = value
-                    if progress.cursor_ns is None or end > progress.cursor_ns:
-                        progress.cursor_ns = end
+                    if priced:
+                        lines.extend(self._standing_lines(meter, formatter, progress, first_day, todo[-1][1]))
+                if page_cursor is not None and (progress.cursor_ns is None or page_cursor > progress.cursor_ns):
+                    progress.cursor_ns = page_cursor
+                if full:
+                    return
         finally:
             pages.close()
             if bad_rows:
                 log.warn(f"{meter.fuel} {meter.direction} meter {meter.point}: skipped {bad_rows} unreadable rows")
+
+    def _standing_lines(self, meter, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
+        """octopus_standing_charge once per London day (23, 24 or 25 hours) with data printed."""
+        out = []
+        for day in london_days(from_ns, to_ns):
+            if progress.standing_through_ns is not None and day <= progress.standing_through_ns:
+                continue
+            charge = self.prices.standing_charge(meter, day)
+            if charge is not None:
+                tariff, row = charge
+                out.append(formatter.standing_line(day, tariff, row[2], row[3]))
+            progress.standing_through_ns = day
+        return out
 
 
 def unique_meters(meters: list[Meter]) -> list[Meter]:

@@ -56,6 +56,7 @@ SETTINGS = [
     ("OCTO_TIMESTAMP", "start", "stamp a half-hour at its start or end"),
     ("OCTO_SCHEMA", "octopus", "output schema: octopus or seed (the Node.js tool's measurements)"),
     ("OCTO_PAYMENT_METHOD", "DIRECT_DEBIT", "tariff rows to use: DIRECT_DEBIT or NON_DIRECT_DEBIT"),
+    ("OCTO_E7_NIGHT", "00:30-07:30", "Economy 7 night hours, UTC (the API does not say; smart meters: 00:30-07:30)"),
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
 ]
 SECRET_SETTINGS = {"OCTO_API_KEY"}
@@ -92,6 +93,7 @@ class Settings:
     schema: str
     payment_method: str
     log_level: str
+    e7_night: tuple[int, int]
     demo: bool = False
 
     def cost_key(self, meter: Meter) -> str:
@@ -253,5 +255,19 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
                                {"direct_debit": "DIRECT_DEBIT", "non_direct_debit": "NON_DIRECT_DEBIT"}),
         log_level=_choice(raw, "OCTO_LOG_LEVEL",
                           {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
+        e7_night=_e7_night(raw),
         demo=demo,
     )
+
+
+def _e7_night(raw: dict) -> tuple[int, int]:
+    """`00:30-07:30` (UTC) -> seconds after midnight of the window's start and end."""
+    text = raw["OCTO_E7_NIGHT"]
+    try:
+        times = [[int(n) for n in part.strip().split(":")] for part in text.split("-")]
+        ok = len(times) == 2 and all(len(t) == 2 and 0 <= t[0] <= 24 and 0 <= t[1] < 60 for t in times)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise SettingsError(f"OCTO_E7_NIGHT must be like 00:30-07:30 (UTC), not {text!r}")
+    return times[0][0] * 3600 + times[0][1] * 60, times[1][0] * 3600 + times[1][1] * 60

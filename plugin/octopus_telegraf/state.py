@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from . import log
+from .tariffs import RateSeries
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
@@ -20,10 +21,12 @@ class MeterProgress:
     cursor_ns: int | None = None  # end of the newest interval printed (or confirmed unchanged)
     newest_end_ns: int | None = None  # end of the newest interval the API has returned
     printed: dict[int, float] = field(default_factory=dict)  # interval start ns -> value, look-back window only
+    standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
 
     def to_json(self) -> dict:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
-                "printed": [[start, value] for start, value in sorted(self.printed.items())]}
+                "printed": [[start, value] for start, value in sorted(self.printed.items())],
+                "standing_through": self.standing_through_ns}
 
     @classmethod
     def from_json(cls, data: dict) -> "MeterProgress":
@@ -37,6 +40,7 @@ class MeterProgress:
             cursor_ns=optional_int(data.get("cursor")),
             newest_end_ns=optional_int(data.get("newest_end")),
             printed={int(start): float(value) for start, value in data.get("printed", [])},
+            standing_through_ns=optional_int(data.get("standing_through")),
         )
 
 
@@ -46,6 +50,7 @@ class State:
     def __init__(self, directory: str | None):
         self.path = os.path.join(directory, STATE_FILE) if directory else None
         self.meters: dict[str, MeterProgress] = {}
+        self.tariffs: dict[str, RateSeries] = {}  # "tariff code|kind" -> rates
 
     def load(self) -> None:
         if not self.path:
@@ -56,11 +61,12 @@ class State:
             if data.get("version") != FORMAT_VERSION:
                 raise ValueError(f"unknown version {data.get('version')!r}")
             self.meters = {key: MeterProgress.from_json(value) for key, value in data["meters"].items()}
+            self.tariffs = {key: RateSeries.from_json(value) for key, value in data.get("tariffs", {}).items()}
             log.debug(f"state loaded from {self.path}: {len(self.meters)} meters")
         except FileNotFoundError:
-            log.info(f"no saved state at {self.path}: starting a fresh backfill")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            self.meters = {}
+            log.warn(f"no saved state at {self.path}: starting a fresh backfill")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            self.meters, self.tariffs = {}, {}
             log.warn(f"state file {self.path} is unreadable ({type(exc).__name__}: {exc}); starting a fresh backfill")
 
     def save(self) -> None:
@@ -69,7 +75,8 @@ class State:
         directory = os.path.dirname(self.path)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         text = json.dumps({"version": FORMAT_VERSION,
-                           "meters": {key: progress.to_json() for key, progress in self.meters.items()}},
+                           "meters": {key: progress.to_json() for key, progress in self.meters.items()},
+                           "tariffs": {key: series.to_json() for key, series in self.tariffs.items()}},
                           separators=(",", ":"))
         # mkstemp creates the file 0600; rename is atomic, so a crash leaves the old file or the new one.
         fd, temporary = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)

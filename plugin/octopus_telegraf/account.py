@@ -1,0 +1,170 @@
+"""The account: its current meters, their tariff agreements, and (GraphQL) what unit gas meters report."""
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from . import log
+from .api import ApiError
+from .lineprotocol import LineProtocolError, escape_key
+from .settings import Meter
+from .timeutil import iso_to_ns
+
+ACCOUNT_REFRESH_SECONDS = 6 * 3600  # a tariff switch or a new meter shows within hours
+TOKEN_SECONDS = 55 * 60  # Kraken tokens last 60 minutes
+
+
+@dataclass(frozen=True)
+class Agreement:
+    tariff_code: str
+    valid_from_ns: int
+    valid_to_ns: int | None  # None: open-ended
+
+    def covers(self, moment_ns: int) -> bool:
+        return self.valid_from_ns <= moment_ns and (self.valid_to_ns is None or moment_ns < self.valid_to_ns)
+
+
+@dataclass
+class MeterPoint:
+    fuel: str
+    direction: str
+    point: str
+    serials: list[str]
+    agreements: list[Agreement] = field(default_factory=list)
+
+    def current_tariff(self, now_ns: int) -> str | None:
+        return next((a.tariff_code for a in self.agreements if a.covers(now_ns)), None)
+
+
+def _text(value, what: str) -> str:
+    """An identifier from the API, refused if it could not be printed safely as a tag."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} missing")
+    value = value.strip()
+    try:
+        escape_key(value)
+    except LineProtocolError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    return value
+
+
+def _agreements(raw) -> list[Agreement]:
+    agreements = []
+    for item in raw or []:
+        try:
+            valid_to = item.get("valid_to")
+            agreements.append(Agreement(_text(item["tariff_code"], "tariff_code"), iso_to_ns(item["valid_from"]),
+                                        iso_to_ns(valid_to) if valid_to else None))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warn(f"account: skipped an agreement ({type(exc).__name__}: {exc})")
+    return sorted(agreements, key=lambda a: a.valid_from_ns)
+
+
+def parse_account(data) -> list[MeterPoint]:
+    """Meter points of the properties not moved out of."""
+    if not isinstance(data, dict) or not isinstance(data.get("properties"), list):
+        raise ApiError("account response has no `properties` list")
+    points = []
+    for prop in data["properties"]:
+        if not isinstance(prop, dict) or prop.get("moved_out_at"):
+            continue
+        for fuel, key, id_key in (("electricity", "electricity_meter_points", "mpan"),
+                                  ("gas", "gas_meter_points", "mprn")):
+            for raw in prop.get(key) or []:
+                try:
+                    point = _text(raw[id_key], id_key)
+                    serials = [_text(m["serial_number"], "serial_number") for m in raw.get("meters") or []]
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    log.warn(f"account: skipped a {fuel} meter point ({type(exc).__name__}: {exc})")
+                    continue
+                direction = "export" if raw.get("is_export") else "import"
+                points.append(MeterPoint(fuel, direction, point, list(dict.fromkeys(serials)),
+                                         _agreements(raw.get("agreements"))))
+    return points
+
+
+class Account:
+    """Reads the account now and then; remembers the meter points, their agreements and gas units."""
+
+    def __init__(self, client, number: str, gas_unit_setting: str):
+        self.client = client
+        self.number = number
+        self.gas_unit_setting = gas_unit_setting
+        self.points: list[MeterPoint] = []
+        self.gas_units: dict[str, str] = {}  # serial -> m3 | kWh, from GraphQL
+        self.read_at: float | None = None
+        self._token: tuple[str, float] | None = None
+
+    def due(self) -> bool:
+        return self.read_at is None or time.monotonic() - self.read_at >= ACCOUNT_REFRESH_SECONDS
+
+    def refresh(self) -> None:
+        """Raises ApiError; the caller keeps what it had."""
+        data = self.client.get_json(self.client.url(f"/v1/accounts/{quote(self.number, safe='')}/"))
+        self.points = parse_account(data)
+        self.read_at = time.monotonic()
+        if self.gas_unit_setting == "auto" and any(p.fuel == "gas" for p in self.points):
+            self._read_gas_units()
+
+    def meters(self, has_data) -> list[Meter]:
+        """Every serial of every current meter point for which `has_data(meter)` is true."""
+        meters = []
+        for point in self.points:
+            for serial in point.serials:
+                unit = self.gas_unit(serial) if point.fuel == "gas" else ""
+                meter = Meter(point.fuel, point.direction, point.point, serial, unit)
+                if has_data(meter):
+                    meters.append(meter)
+        return meters
+
+    def gas_unit(self, serial: str) -> str:
+        if self.gas_unit_setting != "auto":
+            return self.gas_unit_setting
+        return self.gas_units.get(serial, "m3")
+
+    def agreements(self, fuel: str, point: str) -> list[Agreement]:
+        for meter_point in self.points:
+            if meter_point.fuel == fuel and meter_point.point == point:
+                return meter_point.agreements
+        return []
+
+    # -- GraphQL: the meters' consumptionUnits --------------------------------------------------
+    def _graphql(self, query: str, variables: dict, token: str | None = None):
+        headers = {"Authorization": token} if token else None
+        body = self.client.get_json(self.client.url("/v1/graphql/"), authenticated=False,
+                                    payload={"query": query, "variables": variables}, headers=headers)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if errors:
+            codes = ", ".join(str((e.get("extensions") or {}).get("errorCode", "?")) for e in errors
+                              if isinstance(e, dict))
+            raise ApiError(f"GraphQL error {codes}")
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise ApiError("GraphQL response has no data")
+        return body["data"]
+
+    def _kraken_token(self) -> str:
+        if self._token and time.monotonic() < self._token[1]:
+            return self._token[0]
+        data = self._graphql("mutation Token($key: String!) { obtainKrakenToken(input: {APIKey: $key}) { token } }",
+                             {"key": self.client.api_key})
+        token = (data.get("obtainKrakenToken") or {}).get("token")
+        if not isinstance(token, str) or not token:
+            raise ApiError("GraphQL gave no token")
+        self._token = (token, time.monotonic() + TOKEN_SECONDS)
+        return token
+
+    def _read_gas_units(self) -> None:
+        query = ("query Units($account: String!) { account(accountNumber: $account) { "
+                 "gasAgreements(active: true) { meterPoint { mprn meters(includeInactive: false) { "
+                 "serialNumber consumptionUnits } } } } }")
+        try:
+            data = self._graphql(query, {"account": self.number}, self._kraken_token())
+            units = {}
+            for agreement in (data.get("account") or {}).get("gasAgreements") or []:
+                for meter in ((agreement or {}).get("meterPoint") or {}).get("meters") or []:
+                    unit = str(meter.get("consumptionUnits", "")).lower()
+                    units[str(meter.get("serialNumber"))] = "kWh" if unit == "kwh" else "m3"
+            self.gas_units = units
+            log.info(f"gas meter units from the account: {units or 'none listed'}")
+        except (ApiError, AttributeError, TypeError) as exc:
+            log.warn(f"OCTO_GAS_UNIT=auto: cannot read the gas meters' units ({exc}); assuming m3")
