@@ -48,6 +48,10 @@ def render(start_ns: int, style: str) -> str:
     raise ValueError(style)
 
 
+def render_utc(moment_ns: int) -> str:
+    return datetime.fromtimestamp(moment_ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_query_time(text: str) -> int:
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -92,6 +96,11 @@ class FakeOctopus:
         self.requests: list[Request] = []
         self.foreign_url = "http://127.0.0.2:9/"
         self._rendered: dict[tuple, str] = {}  # rendering is slow; a 5-year benchmark asks for it often
+        self.accounts: dict[str, dict] = {}  # number -> the /v1/accounts/ document
+        self.products: dict[str, dict] = {}  # product code -> the /v1/products/ document
+        self.rates: dict[tuple[str, str], list[dict]] = {}  # (tariff code, kind path) -> rate rows
+        self.gas_units: dict[str, str] = {}  # GraphQL consumptionUnits by gas serial ("m³" or "kWh")
+        self.graphql_calls: list[dict] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
@@ -172,6 +181,21 @@ class FakeOctopus:
                     raw = raw[: len(raw) // 2]
                 self._send(status, raw, "application/json")
 
+            def do_POST(self):
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with fake.lock:
+                    fake.requests.append(Request(parts.path, {}, self.headers.get("Authorization"),
+                                                 self.headers.get("User-Agent")))
+                fault = fake._take_fault(parts.path)
+                if fault and fault.kind == "status":
+                    return self._send(fault.status, b'{"detail": "Server Error"}', "application/json")
+                if parts.path != "/v1/graphql/":
+                    return self._send(404, b'{"detail": "Not found."}', "application/json")
+                self._send(200, json.dumps(fake.graphql(body, self.headers.get("Authorization"))).encode(),
+                           "application/json")
+
             def _send(self, status, raw, content_type, headers=None):
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -200,7 +224,71 @@ class FakeOctopus:
             if data is None:  # the real API: unknown meters and serials give an empty list
                 return 200, {"count": 0, "next": None, "previous": None, "results": []}
             return 200, self._consumption(path, query, data, fault)
+        if len(pieces) == 3 and pieces[:2] == ["v1", "accounts"]:
+            if not self._authorized(authorization):
+                return 401, {"detail": "Authentication credentials were not provided."}
+            account = self.accounts.get(pieces[2])
+            return (200, account) if account else (404, {"detail": "Not found."})
+        if len(pieces) == 3 and pieces[:2] == ["v1", "products"] and pieces[2] in self.products:
+            return 200, self.products[pieces[2]]
+        if len(pieces) == 6 and pieces[:2] == ["v1", "products"] and pieces[3].endswith("-tariffs"):
+            rows = self.rates.get((pieces[4], pieces[5]))
+            if rows is None:
+                return 404, {"detail": "Not found."}
+            return 200, self._rates(path, query, rows)
         return 404, {"detail": "Not found."}
+
+    # -- tariffs ------------------------------------------------------------------------------
+    def add_product(self, product: str, region: str, tariffs: dict[str, str], fuel="electricity", dual=False):
+        """A product listing `tariffs` (payment block -> tariff code) in one region, with links."""
+        group = ("dual_register_electricity_tariffs" if dual else "single_register_electricity_tariffs"
+                 ) if fuel == "electricity" else "single_register_gas_tariffs"
+        kinds = (["day-unit-rates", "night-unit-rates"] if dual else ["standard-unit-rates"]) + ["standing-charges"]
+        fuel_path = "electricity-tariffs" if fuel == "electricity" else "gas-tariffs"
+        blocks = {}
+        for payment, code in tariffs.items():
+            links = [{"href": f"{self.url}/v1/products/{product}/{fuel_path}/{code}/{kind}/",
+                      "method": "GET", "rel": kind.replace("-", "_")} for kind in kinds]
+            blocks[payment] = {"code": code, "standing_charge_exc_vat": 40.0, "standing_charge_inc_vat": 42.0,
+                               "online_discount_exc_vat": 0, "links": links}
+        document = self.products.setdefault(product, {"code": product, "full_name": product.title(),
+                                                      "is_variable": True, "links": []})
+        document.setdefault(group, {})[f"_{region}"] = blocks
+
+    def add_rates(self, tariff: str, kind: str, rows: list[tuple]):
+        """rows: (valid_from ns, valid_to ns or None, inc_vat, exc_vat, payment_method or None)."""
+        self.rates[(tariff, kind)] = [
+            {"value_exc_vat": exc, "value_inc_vat": inc, "valid_from": render_utc(start),
+             "valid_to": render_utc(end) if end is not None else None, "payment_method": method}
+            for start, end, inc, exc, method in rows]
+
+    def _rates(self, path, query, rows):
+        def overlaps(row):
+            start = parse_query_time(row["valid_from"])
+            end = parse_query_time(row["valid_to"]) if row["valid_to"] else None
+            if "period_to" in query and start >= parse_query_time(query["period_to"]):
+                return False
+            return not ("period_from" in query and end is not None and end <= parse_query_time(query["period_from"]))
+
+        chosen = sorted((r for r in rows if overlaps(r)), key=lambda r: r["valid_from"], reverse=True)  # newest first
+        size = int(query.get("page_size", 100))
+        page = int(query.get("page", 1))
+        more = page * size < len(chosen)
+        return {"count": len(chosen),
+                "next": f"{self.url}{path}?{urlencode({**query, 'page': page + 1})}" if more else None,
+                "previous": None, "results": chosen[(page - 1) * size: page * size]}
+
+    def graphql(self, body: dict, authorization: str | None):
+        self.graphql_calls.append(body)
+        query = body.get("query", "")
+        if "obtainKrakenToken" in query:
+            if body.get("variables", {}).get("key") != self.api_key:
+                return {"errors": [{"message": "Invalid key", "extensions": {"errorCode": "KT-CT-1139"}}]}
+            return {"data": {"obtainKrakenToken": {"token": "kraken-token-1"}}}
+        if authorization != "kraken-token-1":
+            return {"errors": [{"message": "Unauthorized", "extensions": {"errorCode": "KT-CT-1139"}}]}
+        meters = [{"serialNumber": serial, "consumptionUnits": unit} for serial, unit in self.gas_units.items()]
+        return {"data": {"account": {"gasAgreements": [{"meterPoint": {"mprn": "x", "meters": meters}}]}}}
 
     def _render(self, start_ns: int) -> str:
         text = self._rendered.get((start_ns, self.time_style))

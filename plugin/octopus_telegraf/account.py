@@ -168,3 +168,52 @@ class Account:
             log.info(f"gas meter units from the account: {units or 'none listed'}")
         except (ApiError, AttributeError, TypeError) as exc:
             log.warn(f"OCTO_GAS_UNIT=auto: cannot read the gas meters' units ({exc}); assuming m3")
+
+
+def discover(client, number: str, out) -> int:
+    """`octopus-telegraf discover`: the account's meters and tariffs as a table, then settings to paste."""
+    account = Account(client, number, "m3")
+    try:
+        account.refresh()
+    except ApiError as exc:
+        log.error(f"account {number}: {exc}")
+        return 1
+    now_ns = time.time_ns()
+    rows, paste = [], {"OCTO_ACCOUNT_NUMBER": number}
+    names = {("electricity", "import"): ("OCTO_ELECTRIC_MPAN", "OCTO_ELECTRIC_SN"),
+             ("electricity", "export"): ("OCTO_EXPORT_MPAN", "OCTO_EXPORT_SN"),
+             ("gas", "import"): ("OCTO_GAS_MPRN", "OCTO_GAS_SN")}
+    for point in account.points:
+        current = point.current_tariff(now_ns)
+        tariffs = "; ".join(
+            f"{'* ' if a.tariff_code == current else ''}{a.tariff_code} from {_day(a.valid_from_ns)}"
+            + (f" to {_day(a.valid_to_ns)}" if a.valid_to_ns else "") for a in point.agreements) or "none"
+        for serial in point.serials or ["(no meter)"]:
+            has_data = "?"
+            if point.serials:
+                try:
+                    page = client.get_json(client.consumption_url(
+                        Meter(point.fuel, point.direction, point.point, serial), {"page_size": 1}))
+                    has_data = "yes" if isinstance(page, dict) and page.get("results") else "no"
+                except ApiError as exc:
+                    has_data = f"? ({exc.status or 'error'})"
+            rows.append((point.fuel, point.direction, point.point, serial, has_data, tariffs))
+            mpan_name, serial_name = names[(point.fuel, point.direction)]
+            if has_data == "yes" and mpan_name not in paste:
+                paste[mpan_name], paste[serial_name] = point.point, serial
+    header = ("fuel", "direction", "meter point", "serial", "data", "tariff agreements (* = in force now)")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    out.write(f"Account {number}: {len(account.points)} current meter points\n\n")
+    for row in [header, *rows]:
+        out.write("  ".join(str(v).ljust(w) for v, w in zip(row[:5], widths, strict=True)) + "  " + row[5] + "\n")
+    out.write("\nSettings to paste into your .env (OCTO_ACCOUNT_NUMBER alone is enough: it finds these itself):\n")
+    out.write("OCTO_API_KEY=<your key>\n")
+    for name, value in paste.items():
+        out.write(f"{name}={value}\n")
+    return 0
+
+
+def _day(moment_ns: int) -> str:
+    from .timeutil import ns_to_utc_z
+
+    return ns_to_utc_z(moment_ns)[:10]

@@ -25,8 +25,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog="\n".join(epilog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", choices=["run", "sample-config"], default="run",
-                        help="run (default): the execd service; sample-config: print an [[inputs.execd]] block")
+    parser.add_argument("command", nargs="?", choices=["run", "discover", "sample-config"], default="run",
+                        help="run (default): the execd service; discover: list the account's meters and tariffs "
+                             "(needs OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); sample-config: print an "
+                             "[[inputs.execd]] block")
     parser.add_argument("--once", action="store_true", help="gather once, print, exit")
     parser.add_argument("--demo", action="store_true", help="use the built-in demo account (no API key needed)")
     parser.add_argument("--version", action="version", version=f"octopus-telegraf {__version__}")
@@ -50,10 +52,18 @@ def main(argv=None) -> int:
     overrides = {name: getattr(args, name) for name, _, _ in SETTINGS if name not in SECRET_SETTINGS}
     try:
         settings = load(os.environ, overrides, demo=args.demo)
+        if args.command == "discover" and not settings.account_number:
+            raise SettingsError("OCTO_ACCOUNT_NUMBER is required for discover")
     except SettingsError as exc:
         log.error(str(exc))
         return EXIT_BAD_CONFIG
     log.configure(settings.log_level, secrets=[settings.api_key])
+    if args.command == "discover":
+        from .account import discover
+        from .api import Client
+
+        client = Client(settings.api_url, settings.api_key, settings.http_timeout, threading.Event())
+        return discover(client, settings.account_number, sys.stdout)
     return _run(settings, once=args.once)
 
 
