@@ -1,5 +1,7 @@
 """The real round trip: what the plugin prints is accepted by InfluxDB and reads back exactly."""
 
+from test_prices import priced  # noqa: F401  (a fixture)
+
 from conftest import EXPORT, GAS, IMPORT, meter_env
 from fake_octopus import london
 
@@ -40,3 +42,25 @@ def test_sixty_day_backfill_of_three_meters_round_trips_through_influxdb(fake, p
     collectors = influxdb.query("octopus", 'SELECT * FROM "octopus_collector" GROUP BY *')
     assert len(collectors) == 3 * gathers
     assert all(isinstance(row["points"], int) and isinstance(row["lag_seconds"], float) for row in collectors)
+
+
+def test_all_four_measurements_round_trip_through_influxdb(fake, priced, influxdb):  # noqa: F811
+    from conftest import parse, run_once
+
+    result = run_once(priced)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    influxdb.create_database("priced")
+    influxdb.write("priced", lines)
+    printed = parse(lines)
+    for measurement in ("octopus_consumption", "octopus_unit_rate", "octopus_standing_charge", "octopus_collector"):
+        mine = {(p["time"], tuple(sorted(p["tags"].items()))): p["fields"] for p in printed
+                if p["measurement"] == measurement}
+        assert mine, measurement
+        rows = influxdb.query("priced", f'SELECT * FROM "{measurement}" GROUP BY *')
+        back = {}
+        for row in rows:
+            tags = tuple(sorted((k, v) for k, v in row.items() if k in ("fuel", "direction", "meter_point",
+                                                                     "serial", "tariff", "register")))
+            back[(row["time"], tags)] = {k: v for k, v in row.items() if k in mine[(row["time"], tags)]}
+        assert back == mine, measurement

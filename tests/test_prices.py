@@ -1,7 +1,7 @@
 """Account discovery and real prices: every meter, every tariff, the true cost of each half-hour."""
 
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -290,3 +290,23 @@ def test_discover_lists_meters_tariffs_and_settings(fake, priced):
     current = [line for line in out.splitlines() if VARIABLE in line]
     assert any("*" in line for line in current)
     assert fake.api_key not in out and fake.api_key not in result.stderr.decode()
+
+
+@pytest.mark.parametrize("first_day", [(2024, 3, 30), (2024, 10, 26)], ids=["spring", "autumn"])
+def test_clock_change_days_get_one_standing_charge_and_every_half_hour_priced(fake, plugin_env, first_day):
+    y, m, d = first_day
+    days = [date(y, m, d) + timedelta(days=i) for i in range(4)]
+    start, end = london(y, m, d), london(*days[3].timetuple()[:3])  # three London days, one of 23 or 25 hours
+    served = fake.add_meter(*IMPORT, start, end)
+    fake.accounts[ACCOUNT] = account_document([agreement(AGILE, start - 86400 * 10**9)])
+    fake.add_product("AGILE-FLEX-22-11-25", "C", {"direct_debit_monthly": AGILE})
+    fake.add_rates(AGILE, "standard-unit-rates", [(s, s + HALF_HOUR_NS, agile_price(s), agile_price(s), None)
+                                                  for s in half_hours(start - HOUR, end + HOUR)])
+    fake.add_rates(AGILE, "standing-charges", [(start - 86400 * 10**9, None, 48.0, 45.71, None)])
+    env = {**plugin_env, "OCTO_ACCOUNT_NUMBER": ACCOUNT, "OCTO_BACKFILL_FROM": f"{y:04d}-{m:02d}-{d:02d}"}
+    points = parse(run_once(env).stdout.decode().splitlines())
+    printed = consumption(points, IMPORT)
+    assert sorted(printed) == sorted(served) and len(served) in (46 + 48 * 2, 50 + 48 * 2)
+    assert all(f["unit_rate_pence"] == agile_price(s) for s, f in printed.items())
+    standing = sorted(p["time"] for p in points if p["measurement"] == "octopus_standing_charge")
+    assert standing == [london(*day.timetuple()[:3]) for day in days[:3]]
