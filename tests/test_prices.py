@@ -310,3 +310,26 @@ def test_clock_change_days_get_one_standing_charge_and_every_half_hour_priced(fa
     assert all(f["unit_rate_pence"] == agile_price(s) for s, f in printed.items())
     standing = sorted(p["time"] for p in points if p["measurement"] == "octopus_standing_charge")
     assert standing == [london(*day.timetuple()[:3]) for day in days[:3]]
+
+
+def test_seed_cost_points_use_the_tariff_prices(fake, priced):
+    points = parse(run_once({**priced, "OCTO_SCHEMA": "seed"}).stdout.decode().splitlines())
+    served = fake.data(*IMPORT)
+    prices = {p["time"]: p["fields"]["price"] for p in points if p["measurement"] == "electricity_cost"}
+    assert len(prices) == len(served)
+    for start, kwh in served.items():
+        assert prices[start + HALF_HOUR_NS] == pytest.approx(kwh * expected_rate(IMPORT, start) / 100, abs=1e-12)
+    assert {p["measurement"] for p in points} <= {"electricity", "electricity_cost", "electricity_export", "gas",
+                                                   "gaskwh", "gas_cost"}
+
+
+def test_a_renamed_product_that_no_longer_lists_the_tariff_falls_back(fake, plugin_env):
+    fake.add_meter(*IMPORT, london(2024, 3, 1), london(2024, 3, 2))
+    fake.accounts[ACCOUNT] = account_document([agreement(VARIABLE, london(2024, 1, 1))])
+    fake.add_product("VAR-22-11-01", "C", {"direct_debit_monthly": "E-1R-VAR-24-04-01-C"})  # a newer code only
+    fake.add_rates(VARIABLE, "standard-unit-rates", [(london(2024, 1, 1), None, 24.5, 23.33, None)])
+    fake.add_rates(VARIABLE, "standing-charges", [(london(2024, 1, 1), None, 45.0, 42.86, None)])
+    result = run_once({**plugin_env, "OCTO_ACCOUNT_NUMBER": ACCOUNT, "OCTO_BACKFILL_FROM": "2024-03-01"})
+    assert any(line.startswith("W! ") and "not listed" in line for line in result.stderr.decode().splitlines())
+    printed = consumption(parse(result.stdout.decode().splitlines()), IMPORT)
+    assert len(printed) == 48 and all(f["unit_rate_pence"] == 24.5 for f in printed.values())

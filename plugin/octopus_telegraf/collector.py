@@ -224,9 +224,14 @@ class Collector:
             used, ok = self.gather_meter(meter, share)
             budget = max(budget - used, 0)
             failed += not ok
-        if octopus and budget and self.account is not None and not self.client.stop.is_set():
+        if self.account is not None and not self.client.stop.is_set():
+            # rates older than every meter's look-back window are not needed again
+            lookback_ns = int(self.settings.lookback_hours * HOUR_NS)
+            needed = [p.period_from(lookback_ns) for m in self.meters if (p := self.state.meters.get(m.key))]
             with self.lock:
-                lines = self.prices.unit_rate_lines(self.meters, budget)
+                if needed:
+                    self.prices.prune(min(needed) - 2 * DAY_NS)
+                lines = self.prices.unit_rate_lines(self.meters, budget) if octopus and budget else []
                 if lines:
                     self.output(lines)
                 self.state.save()
@@ -245,8 +250,7 @@ class Collector:
         progress = (MeterProgress(self._initial_start(now_ns)) if saved is None
                     else replace(saved, printed=dict(saved.printed)))
         lookback_ns = int(self.settings.lookback_hours * HOUR_NS)
-        period_from = (progress.start_ns if progress.cursor_ns is None
-                       else max(progress.start_ns, progress.cursor_ns - lookback_ns))
+        period_from = progress.period_from(lookback_ns)
         requests_before, errors_before = self.client.requests_made, self.client.errors_seen
         lines: list[str] = []
         ok = True
@@ -268,7 +272,6 @@ class Collector:
         if progress.cursor_ns is not None:
             keep_from = progress.cursor_ns - lookback_ns
             progress.printed = {start: v for start, v in progress.printed.items() if start >= keep_from}
-            self.prices.prune(keep_from - 2 * DAY_NS)
         data_points = len(lines)
         if self.settings.schema == "octopus":
             lines.append(formatter.collector_line(now_ns, data_points, self.client.requests_made - requests_before,

@@ -23,6 +23,12 @@ class MeterProgress:
     printed: dict[int, float] = field(default_factory=dict)  # interval start ns -> value, look-back window only
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
 
+    def period_from(self, lookback_ns: int) -> int:
+        """Where the next read starts: the look-back window before the progress, never before the start."""
+        if self.cursor_ns is None:
+            return self.start_ns
+        return max(self.start_ns, self.cursor_ns - lookback_ns)
+
     def to_json(self) -> dict:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
                 "printed": [[start, value] for start, value in sorted(self.printed.items())],
