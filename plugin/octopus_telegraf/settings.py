@@ -3,6 +3,7 @@
 import ipaddress
 import math
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -60,6 +61,7 @@ SETTINGS = [
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
 ]
 SECRET_SETTINGS = {"OCTO_API_KEY"}
+_UNEXPANDED = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 DEFAULT_API_URL = "https://api.octopus.energy"
 
 
@@ -204,6 +206,8 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
         if overrides and overrides.get(name) is not None:
             value = overrides[name]
         value = value.strip() if value is not None else None
+        if value and _UNEXPANDED.fullmatch(value):
+            value = None  # Telegraf leaves "${VAR}" as it is when VAR is not set in its environment
         raw[name] = value if value else default  # empty = unset, as Docker passes `VAR=`
 
     gas_unit = _choice(raw, "OCTO_GAS_UNIT", {"m3": "m3", "m³": "m3", "kwh": "kWh", "auto": "auto"})

