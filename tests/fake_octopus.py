@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from dateutil import tz
 
@@ -70,6 +70,7 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     extra_rows: int = 0
+    body: bytes = b""  # kind "raw": sent as it is, HTTP 200
 
 
 @dataclass
@@ -101,9 +102,13 @@ class FakeOctopus:
         self.rates: dict[tuple[str, str], list[dict]] = {}  # (tariff code, kind path) -> rate rows
         self.gas_units: dict[str, str] = {}  # GraphQL consumptionUnits by gas serial ("m³" or "kWh")
         self.graphql_calls: list[dict] = []
+        self.chaos = None  # a callable(path) -> Fault or None, asked when no queued fault applies
+        self.unknown_points: set[str] = set()  # meter points that answer 404 for now
+        self.raw_requests: list[tuple[str, bytes]] = []  # (origin, request line + headers) as received
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # clients killed mid-request are expected
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -142,7 +147,7 @@ class FakeOctopus:
                 if fault.times > 0 and fault.path in path:
                     fault.times -= 1
                     return fault
-        return None
+        return self.chaos(path) if self.chaos else None
 
     def _handler_class(self):
         fake = self
@@ -152,6 +157,12 @@ class FakeOctopus:
 
             def log_message(self, *args):
                 pass
+
+            def parse_request(self):
+                ok = super().parse_request()
+                with fake.lock:  # the bytes as they came off the socket, for the key checks
+                    fake.raw_requests.append((fake.url, self.raw_requestline + bytes(self.headers)))
+                return ok
 
             def do_GET(self):
                 parts = urlsplit(self.path)
@@ -171,6 +182,8 @@ class FakeOctopus:
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                     body = {"detail": "Request was throttled."} if fault.status == 429 else {"detail": "Server Error"}
                     return self._send(fault.status, json.dumps(body).encode(), "application/json", headers)
+                if fault and fault.kind == "raw":
+                    return self._send(200, fault.body, "application/json")
                 if fault and fault.kind == "html":
                     page = (b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>"
                             b"<body><h1>Sorry, you have been blocked</h1>\n<p>Ray ID: 7f00</p></body></html>")
@@ -215,10 +228,12 @@ class FakeOctopus:
         return authorization == expected
 
     def _route(self, path, query, authorization, fault):
-        pieces = path.strip("/").split("/")
+        pieces = [unquote(piece) for piece in path.strip("/").split("/")]
         if len(pieces) == 6 and pieces[0] == "v1" and pieces[5] == "consumption":
             if not self._authorized(authorization):
                 return 401, {"detail": "Authentication credentials were not provided."}
+            if pieces[2] in self.unknown_points:
+                return 404, {"detail": "Not found."}
             fuel = {"electricity-meter-points": "electricity", "gas-meter-points": "gas"}.get(pieces[1])
             data = self.meters.get((fuel, pieces[2], pieces[4]))
             if data is None:  # the real API: unknown meters and serials give an empty list

@@ -35,6 +35,8 @@ BAD = [
     ({"OCTO_API_URL": "ftp://127.0.0.1"}, "OCTO_API_URL"),
     ({"OCTO_API_URL": "https://api.octopus.energy/v1/"}, "OCTO_API_URL"),
     ({"OCTO_HTTP_TIMEOUT": "0"}, "OCTO_HTTP_TIMEOUT"),
+    ({"OCTO_RETRY_PAUSE": "-1"}, "OCTO_RETRY_PAUSE"),
+    ({"OCTO_E7_NIGHT": "night"}, "OCTO_E7_NIGHT"),
     ({"OCTO_TIMESTAMP": "middle"}, "OCTO_TIMESTAMP"),
     ({"OCTO_SCHEMA": "influx"}, "OCTO_SCHEMA"),
     ({"OCTO_PAYMENT_METHOD": "CASH"}, "OCTO_PAYMENT_METHOD"),

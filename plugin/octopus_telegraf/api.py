@@ -12,7 +12,7 @@ from . import __version__, log
 USER_AGENT = f"octopus-telegraf/{__version__} (python-requests)"
 MAX_RETRIES = 2  # a failed request is tried at most three times in one gather
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After means: leave the meter alone until then
-RETRY_PAUSES = (1.0, 3.0)
+RETRY_BACKOFF = 3  # the second retry waits three times as long as the first
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 25000-row page is about 3 MB
 
 
@@ -56,10 +56,11 @@ def _retry_after_seconds(value: str | None) -> float | None:
 class Client:
     """One per process. `stop` is a threading.Event: pauses end early when it is set."""
 
-    def __init__(self, api_url: str, api_key: str | None, timeout: float, stop, session=None):
+    def __init__(self, api_url: str, api_key: str | None, timeout: float, stop, session=None, retry_pause=1.0):
         self.api_url = api_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
+        self.retry_pause = retry_pause
         self.stop = stop
         self.requests_made = 0
         self.errors_seen = 0  # failed attempts, retried or not
@@ -88,7 +89,8 @@ class Client:
                                    wait_until=time.monotonic() + fault.retry_after) from None
                 if attempt >= MAX_RETRIES or self.stop.is_set():
                     raise ApiError(f"{fault} (after {attempt + 1} attempts)", status=fault.status) from None
-                pause = fault.retry_after if fault.retry_after is not None else RETRY_PAUSES[attempt]
+                pause = (fault.retry_after if fault.retry_after is not None
+                         else self.retry_pause * RETRY_BACKOFF ** attempt)
                 log.debug(f"{fault}; retrying in {pause:g}s")
                 attempt += 1
                 if self.stop.wait(pause):

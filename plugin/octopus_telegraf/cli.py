@@ -62,7 +62,8 @@ def main(argv=None) -> int:
         from .account import discover
         from .api import Client
 
-        client = Client(settings.api_url, settings.api_key, settings.http_timeout, threading.Event())
+        client = Client(settings.api_url, settings.api_key, settings.http_timeout, threading.Event(),
+                        retry_pause=settings.retry_pause)
         return discover(client, settings.account_number, sys.stdout)
     return _run(settings, once=args.once)
 
@@ -82,10 +83,12 @@ def _run(settings, once: bool) -> int:
         settings.fixed_cost = {**DEMO_COSTS, **settings.fixed_cost}
         if settings.backfill_from_ns is None:
             settings.backfill_from_ns = DEMO_START_NS
-        client = Client(DEMO_ORIGIN, None, settings.http_timeout, stop, session=demo_session())
+        client = Client(DEMO_ORIGIN, None, settings.http_timeout, stop, session=demo_session(),
+                        retry_pause=settings.retry_pause)
         state = State(None)  # the demo prints its whole account on every start: nothing to remember
     else:
-        client = Client(settings.api_url, settings.api_key, settings.http_timeout, stop)
+        client = Client(settings.api_url, settings.api_key, settings.http_timeout, stop,
+                        retry_pause=settings.retry_pause)
         try:
             os.makedirs(settings.state_dir, mode=0o700, exist_ok=True)
         except OSError as exc:

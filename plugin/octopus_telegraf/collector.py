@@ -212,7 +212,10 @@ class Collector:
         return formatter
 
     def _gather(self) -> int:
-        if not self.refresh_meters() and not self.meters:
+        # Until the account has been read, its tariffs are unknown: printing half-hours without their
+        # prices now would leave them without for good (a value is printed once). They wait.
+        priced = self.refresh_meters()
+        if not priced and not self.meters:
             return 1
         failed = 0
         octopus = self.settings.schema == "octopus"
@@ -221,7 +224,7 @@ class Collector:
             if self.client.stop.is_set():
                 break
             share = budget // (len(self.meters) - index) or 1
-            used, ok = self.gather_meter(meter, share)
+            used, ok = self.gather_meter(meter, share, read=priced)
             budget = max(budget - used, 0)
             failed += not ok
         if self.account is not None and not self.client.stop.is_set():
@@ -242,7 +245,7 @@ class Collector:
             return self.settings.backfill_from_ns
         return floor_half_hour(now_ns - int(self.settings.backfill_days * 86400) * NS_PER_SECOND)
 
-    def gather_meter(self, meter: Meter, budget: int) -> tuple[int, bool]:
+    def gather_meter(self, meter: Meter, budget: int, read: bool = True) -> tuple[int, bool]:
         """Fetch, print and save one meter. Returns (data points printed, succeeded)."""
         formatter = self.formatter(meter)
         now_ns = time.time_ns()
@@ -253,9 +256,11 @@ class Collector:
         period_from = progress.period_from(lookback_ns)
         requests_before, errors_before = self.client.requests_made, self.client.errors_seen
         lines: list[str] = []
-        ok = True
+        ok = read
         waiting = self.wait_until.get(meter.key, 0) - time.monotonic()
-        if waiting > 0:
+        if not read:
+            log.debug(f"{meter.fuel} {meter.direction} {meter.point}: waiting for the account to be read")
+        elif waiting > 0:
             log.debug(f"{meter.fuel} {meter.direction} {meter.point}: API asked to wait, {waiting:.0f}s left")
         else:
             try:

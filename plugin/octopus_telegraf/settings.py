@@ -54,6 +54,7 @@ SETTINGS = [
                              "or ~/.local/state/octopus-telegraf)"),
     ("OCTO_API_URL", "https://api.octopus.energy", "API origin (https, or http on loopback only)"),
     ("OCTO_HTTP_TIMEOUT", "90", "seconds one API request may take"),
+    ("OCTO_RETRY_PAUSE", "1", "seconds before retrying a failed request (the second retry waits 3x as long)"),
     ("OCTO_TIMESTAMP", "start", "stamp a half-hour at its start or end"),
     ("OCTO_SCHEMA", "octopus", "output schema: octopus or seed (the Node.js tool's measurements)"),
     ("OCTO_PAYMENT_METHOD", "DIRECT_DEBIT", "tariff rows to use: DIRECT_DEBIT or NON_DIRECT_DEBIT"),
@@ -91,6 +92,7 @@ class Settings:
     state_dir: str
     api_url: str
     http_timeout: float
+    retry_pause: float
     timestamp: str
     schema: str
     payment_method: str
@@ -253,6 +255,7 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
         state_dir=raw["OCTO_STATE_DIR"] or default_state_dir(env),
         api_url=_api_url(raw),
         http_timeout=_number(raw, "OCTO_HTTP_TIMEOUT", above=0),
+        retry_pause=_number(raw, "OCTO_RETRY_PAUSE", minimum=0, maximum=30),
         timestamp=_choice(raw, "OCTO_TIMESTAMP", {"start": "start", "end": "end"}),
         schema=_choice(raw, "OCTO_SCHEMA", {"octopus": "octopus", "seed": "seed"}),
         payment_method=_choice(raw, "OCTO_PAYMENT_METHOD",
