@@ -150,6 +150,55 @@ def backfill(years: int):
     return total, results
 
 
+def fifty_meters(days: int = 30):
+    """An account of 50 meter points on one Agile tariff: a backfill gather, then steady-state gathers."""
+    from test_prices import AGILE, agile_price
+
+    fake = FakeOctopus()
+    now = time.time_ns()
+    end = now - now % 1_800_000_000_000 - 86_400_000_000_000  # data a day late, as the API gives it
+    start = end - days * 86_400_000_000_000
+    points = []
+    for n in range(50):
+        mpan, serial = f"19{n:011d}", f"BENCH{n:03d}"
+        fake.add_meter("electricity", mpan, serial, start, end)
+        points.append({"mpan": mpan, "is_export": False, "meters": [{"serial_number": serial}],
+                       "agreements": [{"tariff_code": AGILE, "valid_from": "2020-01-01T00:00:00Z", "valid_to": None}]})
+    fake.accounts["A-BENCH"] = {"number": "A-BENCH", "properties": [
+        {"id": 1, "moved_out_at": None, "electricity_meter_points": points, "gas_meter_points": []}]}
+    fake.add_product("AGILE-FLEX-22-11-25", "C", {"direct_debit_monthly": AGILE})
+    fake.add_rates(AGILE, "standard-unit-rates", [(s, s + 1_800_000_000_000, agile_price(s), agile_price(s), None)
+                                                  for s in range(start - 86_400_000_000_000, now + 86_400_000_000_000,
+                                                                 1_800_000_000_000)])
+    fake.add_rates(AGILE, "standing-charges", [(start - 86_400_000_000_000, None, 48.0, 45.71, None)])
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
+               "OCTO_ACCOUNT_NUMBER": "A-BENCH", "OCTO_BACKFILL_DAYS": str(days + 1), "OCTO_STATE_DIR": tmp,
+               "OCTO_MAX_POINTS": "200000"}
+        plugin = Plugin(env)
+        peak = {}
+        watcher = threading.Thread(target=watch_peak_rss, args=(plugin.proc.pid, peak), daemon=True)
+        watcher.start()
+        started = time.monotonic()
+        plugin.gather(50, timeout=600)
+        backfill = time.monotonic() - started
+        backfill_requests = len(fake.requests)
+        backfill_rss = peak.get("kib", 0) / 1024
+        steady = []
+        for _ in range(3):
+            started = time.monotonic()
+            plugin.gather(50, timeout=120)
+            steady.append(time.monotonic() - started)
+        printed = sum(1 for line in plugin.stdout if line.startswith("octopus_consumption,"))
+        steady_requests = (len(fake.requests) - backfill_requests) / 3
+        plugin.stop()
+        watcher.join()
+    fake.close()
+    return {"backfill_s": backfill, "backfill_rss": backfill_rss, "peak_rss": peak.get("kib", 0) / 1024,
+            "steady_s": statistics.median(steady), "printed": printed, "backfill_requests": backfill_requests,
+            "steady_requests": steady_requests}
+
+
 def help_time(runs: int = 15) -> float:
     times = []
     for _ in range(runs):
@@ -179,6 +228,11 @@ def main():
           f"{requests} requests")
     print(f"steady-state gather: {results['steady']:.2f} requests per meter-set of 3 "
           f"({results['steady'] / 3:.2f} per meter; target exactly 1)")
+    fifty = fifty_meters()
+    print(f"50 meters on Agile, 30-day backfill in one gather: {fifty['backfill_s']:.1f} s, peak RSS "
+          f"{fifty['backfill_rss']:.1f} MiB, {fifty['printed']:,} half-hours, {fifty['backfill_requests']} requests")
+    print(f"50 meters, steady-state gather: {fifty['steady_s'] * 1000:.0f} ms (median of 3), "
+          f"{fifty['steady_requests']:.0f} requests; peak RSS over the run {fifty['peak_rss']:.1f} MiB")
 
 
 if __name__ == "__main__":
