@@ -53,6 +53,7 @@ class PointFormatter:
         self.settings = settings
         self.meter = meter
         self.prices = prices
+        self.priced = False  # set per gather: does the account give this meter's tariffs?
         self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
         self.fixed_rate = settings.fixed_cost.get(settings.cost_key(meter))
         self.seed_schema = settings.schema == "seed"
@@ -68,7 +69,7 @@ class PointFormatter:
 
     def unit_rate(self, start_ns: int) -> float | None:
         """p/kWh inc VAT for the half-hour starting at `start_ns`: the tariff's, else the fixed OCTO_*_COST."""
-        if self.prices is not None:
+        if self.priced:
             rate = self.prices.unit_rate(self.meter, start_ns)
             if rate is not None:
                 return rate
@@ -295,7 +296,8 @@ class Collector:
         """Append new or changed half-hours to `lines`, oldest first, updating `progress` page by page."""
         printed = progress.printed
         per_row = formatter.lines_per_half_hour
-        priced = self.settings.schema == "octopus" and bool(self._agreements(meter.fuel, meter.point))
+        formatter.priced = bool(self._agreements(meter.fuel, meter.point))
+        priced = self.settings.schema == "octopus" and formatter.priced  # standing charges too
         bad_rows = 0
 
         def skip(reason: str) -> None:

@@ -5,6 +5,7 @@ gather needs, and are remembered in the state; only the look-back window's are k
 """
 
 import bisect
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ class TariffCode:
     region: str
 
     @classmethod
+    @functools.lru_cache(maxsize=256)  # asked for every half-hour priced
     def parse(cls, code: str) -> "TariffCode | None":
         """`E-1R-AGILE-FLEX-22-11-25-C` -> product AGILE-FLEX-22-11-25, region C, single register."""
         parts = code.split("-")
