@@ -180,8 +180,7 @@ class Collector:
                 self.has_data = {}
                 log.info(f"account {self.account.number}: {len(self.account.points)} current meter points")
             except ApiError as exc:
-                level = log.error if exc.status in (401, 403, 404) else log.warn
-                level(f"account {self.account.number}: {exc}; will retry at the next gather")
+                report(exc, f"account {self.account.number}: {exc}; will retry at the next gather")
                 if self.account.read_at is None:
                     return False
         found = self.account.meters(self._meter_has_data)
@@ -274,9 +273,8 @@ class Collector:
                 ok = False
                 if exc.wait_until:
                     self.wait_until[meter.key] = exc.wait_until
-                level = log.error if exc.status in (401, 403, 404) else log.warn
-                level(f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: {exc}; "
-                      f"kept {len(lines)} points, will retry at the next gather")
+                report(exc, f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: {exc}; "
+                            f"kept {len(lines)} points, will retry at the next gather")
         if progress.cursor_ns is not None:
             keep_from = progress.cursor_ns - lookback_ns
             progress.printed = {start: v for start, v in progress.printed.items() if start >= keep_from}
@@ -360,6 +358,11 @@ class Collector:
                 out.append(formatter.standing_line(day, tariff, row[2], row[3]))
             progress.standing_through_ns = day
         return out
+
+
+def report(exc: ApiError, message: str) -> None:
+    """A key or a meter the API refuses needs the user (E!); anything else passes by itself (W!)."""
+    (log.error if exc.status in (401, 403, 404) else log.warn)(message)
 
 
 def unique_meters(meters: list[Meter]) -> list[Meter]:
