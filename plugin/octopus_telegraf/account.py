@@ -63,7 +63,7 @@ def _agreements(raw) -> list[Agreement]:
 def parse_account(data) -> list[MeterPoint]:
     """Meter points of the properties not moved out of."""
     if not isinstance(data, dict) or not isinstance(data.get("properties"), list):
-        raise ApiError("account response has no `properties` list")
+        raise ApiError("account response has no `properties` list", malformed=True)
     points = []
     for prop in data["properties"]:
         if not isinstance(prop, dict) or prop.get("moved_out_at"):

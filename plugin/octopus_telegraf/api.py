@@ -19,10 +19,17 @@ MAX_BODY_BYTES = 64 * 1024 * 1024  # a 25000-row page is about 3 MB
 class ApiError(Exception):
     """A request that failed for good within this gather."""
 
-    def __init__(self, message: str, *, status: int | None = None, wait_until: float | None = None):
+    def __init__(self, message: str, *, status: int | None = None, wait_until: float | None = None,
+                 malformed: bool = False):
         super().__init__(message)
         self.status = status
         self.wait_until = wait_until  # monotonic time before which the caller should not ask again
+        self.malformed = malformed  # a response of the wrong shape or size: not a passing fault
+
+    @property
+    def needs_user(self) -> bool:
+        """A refused key, an unknown meter, or a response nobody can read: E!, not W!."""
+        return self.malformed or self.status in (401, 403, 404)
 
 
 class _Retryable(Exception):
@@ -135,7 +142,7 @@ class Client:
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise ApiError(f"response larger than {MAX_BODY_BYTES >> 20} MiB, refused",
-                               status=response.status_code)
+                               status=response.status_code, malformed=True)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -144,11 +151,11 @@ class Client:
         while url:
             page = self.get_json(url, authenticated=authenticated)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-                raise ApiError(f"{_path(url).split('?')[0]}: response has no `results` list")
+                raise ApiError(f"{_path(url).split('?')[0]}: response has no `results` list", malformed=True)
             yield page["results"]
             url = page.get("next")
             if url is not None and not isinstance(url, str):
-                raise ApiError("response has a `next` that is not a URL")
+                raise ApiError("response has a `next` that is not a URL", malformed=True)
             if url and not self.same_origin(url):
                 log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
                 return

@@ -361,8 +361,8 @@ class Collector:
 
 
 def report(exc: ApiError, message: str) -> None:
-    """A key or a meter the API refuses needs the user (E!); anything else passes by itself (W!)."""
-    (log.error if exc.status in (401, 403, 404) else log.warn)(message)
+    """What needs the user is E! (a refused key, an unknown meter, an unreadable response); W! passes."""
+    (log.error if exc.needs_user else log.warn)(message)
 
 
 def unique_meters(meters: list[Meter]) -> list[Meter]:
