@@ -111,8 +111,9 @@ def test_requests_are_polite_and_exact(fake, plugin_env, launch):
         assert request.user_agent.startswith("octopus-telegraf/")
         assert request.api_key == fake.api_key
     assert parse_query_time(first.query["period_from"]) == london(2024, 6, 1)
-    # the next gather re-reads the look-back window before the newest interval seen
-    assert parse_query_time(second.query["period_from"]) == london(2024, 6, 4) - 10 * 3600 * 10**9
+    # the next gather re-reads the look-back window before the newest interval seen (its start)
+    newest_start = london(2024, 6, 4) - HALF_HOUR_NS
+    assert parse_query_time(second.query["period_from"]) == newest_start - 10 * 3600 * 10**9
 
 
 def test_pages_are_followed_and_each_half_hour_printed_once(fake, plugin_env):
@@ -211,7 +212,7 @@ def test_state_keeps_only_the_look_back_window(fake, plugin_env, tmp_path):
     assert result.returncode == 0
     saved = json.loads((tmp_path / "state" / "state.json").read_text())
     (progress,) = saved["meters"].values()
-    assert len(progress["printed"]) == 48  # 24 hours of half-hours, not two months
+    assert len(progress["printed"]) == 48 + 1  # the newest half-hour and the 24 hours before it, not two months
 
 
 def test_backfill_days_and_london_midnight(fake, plugin_env):

@@ -94,6 +94,11 @@ def _run(settings, once: bool) -> int:
         except OSError as exc:
             log.error(f"OCTO_STATE_DIR {settings.state_dir!r} cannot be created: {exc.strerror}")
             return EXIT_BAD_CONFIG
+        try:
+            if os.stat(settings.state_dir).st_mode & 0o077:
+                os.chmod(settings.state_dir, 0o700)  # progress is nobody else's business
+        except OSError:
+            log.warn(f"OCTO_STATE_DIR {settings.state_dir!r}: cannot make it private (0700)")
         state = State(settings.state_dir)
         state.load()
     account = None

@@ -275,8 +275,8 @@ class Collector:
                     self.wait_until[meter.key] = exc.wait_until
                 report(exc, f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: {exc}; "
                             f"kept {len(lines)} points, will retry at the next gather")
-        if progress.cursor_ns is not None:
-            keep_from = progress.cursor_ns - lookback_ns
+        if progress.cursor_ns is not None:  # keep what the next read can return again, nothing older
+            keep_from = progress.period_from(lookback_ns)
             progress.printed = {start: v for start, v in progress.printed.items() if start >= keep_from}
         data_points = len(lines)
         if self.settings.schema == "octopus":
@@ -324,7 +324,7 @@ class Collector:
                             full = True  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
                             break
                         todo.append(row)
-                    page_cursor = end
+                    page_cursor = start
                 if todo:
                     first_day = london_day_start(todo[0][0])
                     self.prices.prepare(meter, first_day, todo[-1][1])

@@ -18,13 +18,13 @@ FORMAT_VERSION = 1
 @dataclass
 class MeterProgress:
     start_ns: int  # where this meter's backfill began; never read before it
-    cursor_ns: int | None = None  # end of the newest interval printed (or confirmed unchanged)
+    cursor_ns: int | None = None  # start of the newest interval printed (or confirmed unchanged)
     newest_end_ns: int | None = None  # end of the newest interval the API has returned
     printed: dict[int, float] = field(default_factory=dict)  # interval start ns -> value, look-back window only
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
 
     def period_from(self, lookback_ns: int) -> int:
-        """Where the next read starts: the look-back window before the progress, never before the start."""
+        """Where the next read starts: the newest interval seen minus the look-back, never before the start."""
         if self.cursor_ns is None:
             return self.start_ns
         return max(self.start_ns, self.cursor_ns - lookback_ns)
@@ -79,22 +79,25 @@ class State:
         if not self.path:
             return
         directory = os.path.dirname(self.path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
         text = json.dumps({"version": FORMAT_VERSION,
                            "meters": {key: progress.to_json() for key, progress in self.meters.items()},
                            "tariffs": {key: series.to_json() for key, series in self.tariffs.items()}},
                           separators=(",", ":"))
         # mkstemp creates the file 0600; rename is atomic, so a crash leaves the old file or the new one.
-        fd, temporary = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            log.error(f"cannot save progress in {directory}: {exc.strerror}; the next start may repeat data")
+            return
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path)
-        except BaseException:
-            try:
+        except OSError as exc:
+            log.error(f"cannot save progress to {self.path}: {exc.strerror}; the next start may repeat data")
+        finally:
+            if os.path.exists(temporary):
                 os.unlink(temporary)
-            except OSError:
-                pass
-            raise
