@@ -145,3 +145,27 @@ def test_steady_state_gather_is_one_request_per_meter(fake, three_meters, launch
     plugin.gather(3)
     assert len(fake.consumption_requests()) - count == 6
     plugin.stop()
+
+
+def test_a_closed_stdout_ends_the_service_quietly(three_meters):
+    import subprocess
+
+    from conftest import COMMAND
+
+    proc = subprocess.Popen([COMMAND], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=three_meters)
+    try:
+        proc.stdout.close()  # Telegraf went away without closing our stdin
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_state_dir_that_cannot_be_made_is_refused(three_meters, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = run_once({**three_meters, "OCTO_STATE_DIR": str(tmp_path / "a-file" / "state")})
+    lines = result.stderr.decode().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "OCTO_STATE_DIR" in lines[0]

@@ -30,10 +30,10 @@ class Service:
         self.trigger = threading.Event()  # one pending gather at most, as Telegraf's own shim keeps
         self.worker = threading.Thread(target=self._work, name="gather", daemon=True)
         # Handlers go in first: Python's default for SIGHUP/SIGUSR1/SIGUSR2 is to die.
-        self.wake_read, wake_write = os.pipe()
-        os.set_blocking(wake_write, False)
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_write, False)
         os.set_blocking(self.wake_read, False)
-        signal.set_wakeup_fd(wake_write)
+        signal.set_wakeup_fd(self.wake_write)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(signum, self._on_signal)
 
@@ -48,6 +48,7 @@ class Service:
                 failed = self.collector.gather()
             except BrokenPipeError:
                 self.stop.set()  # Telegraf is gone: nobody reads what we print
+                os.write(self.wake_write, b"!")  # and the main thread must hear of it
                 return
             except Exception as exc:  # a bug must not end the service: report it on one line, carry on
                 log.error(f"gather failed: {type(exc).__name__}: {exc}")
