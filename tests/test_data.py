@@ -235,11 +235,20 @@ def test_demo_once_needs_no_key_and_is_deterministic(tmp_path):
     data = [line for line in first.stdout.decode().splitlines() if not line.startswith("octopus_collector,")]
     assert data == [line for line in second.stdout.decode().splitlines() if not line.startswith("octopus_collector,")]
     points = parse(first.stdout.decode().splitlines())
-    meters = {(p["tags"]["fuel"], p["tags"]["direction"]) for p in points}
+    meters = {(p["tags"]["fuel"], p["tags"]["direction"]) for p in points if p["measurement"] == "octopus_consumption"}
     assert meters == {("electricity", "import"), ("electricity", "export"), ("gas", "import")}
     gas = [p for p in points if p["measurement"] == "octopus_consumption" and p["tags"]["fuel"] == "gas"]
     assert london_day_count([p["time"] for p in gas], date(2025, 10, 26)) == 50
     assert all({"kwh", "m3", "cost_gbp"} <= set(p["fields"]) for p in gas)
+    assert {p["measurement"] for p in points} == {"octopus_consumption", "octopus_unit_rate",
+                                                  "octopus_standing_charge", "octopus_collector"}
+    import_tariffs = {p["tags"]["tariff"] for p in points if p["measurement"] == "octopus_standing_charge"
+                      and p["tags"]["meter_point"] == "1900000000001"}
+    assert len(import_tariffs) == 2  # the demo switches tariff mid-way, and both sides are priced
+    rates = [p["fields"]["unit_rate_pence"] for p in points if p["measurement"] == "octopus_consumption"
+             and p["tags"]["direction"] == "import"]
+    assert len(set(rates)) > 48 and min(rates) < 0  # Agile: half-hourly, sometimes negative
+    assert len(first.stdout.decode().splitlines()) <= 5000  # one gather's OCTO_MAX_POINTS
     assert not (tmp_path / ".local").exists()  # the demo keeps no state
 
 

@@ -76,11 +76,12 @@ def _run(settings, once: bool) -> int:
 
     stop = threading.Event()
     if settings.demo:
-        from .demo import DEMO_COSTS, DEMO_METERS, DEMO_ORIGIN, DEMO_START_NS, demo_session
+        from .demo import DEMO_ACCOUNT, DEMO_ORIGIN, DEMO_START_NS, demo_session
 
-        settings.meters = DEMO_METERS
+        settings.meters = []  # all found in the demo account, with their tariffs
+        settings.account_number = DEMO_ACCOUNT
+        settings.gas_unit = "m3"
         settings.api_url = DEMO_ORIGIN
-        settings.fixed_cost = {**DEMO_COSTS, **settings.fixed_cost}
         if settings.backfill_from_ns is None:
             settings.backfill_from_ns = DEMO_START_NS
         client = Client(DEMO_ORIGIN, None, settings.http_timeout, stop, session=demo_session(),
@@ -102,7 +103,7 @@ def _run(settings, once: bool) -> int:
         state = State(settings.state_dir)
         state.load()
     account = None
-    if settings.account_number and not settings.demo:
+    if settings.account_number:
         from .account import Account
 
         account = Account(client, settings.account_number, settings.gas_unit)

@@ -1,7 +1,8 @@
 """A built-in, deterministic demo account, served to the real client through a requests adapter.
 
 Four weeks of half-hours around the October 2025 clock change (26 October has 50), for an import
-meter, an export meter and an m³ gas meter. Nothing touches the network.
+meter (Agile, then a switch to a fixed tariff on 20 October), an export meter and an m³ gas meter,
+with their account, products, unit rates and standing charges. Nothing touches the network.
 """
 
 import io
@@ -25,7 +26,20 @@ DEMO_METERS = [
     Meter("electricity", "export", "1900000000002", "DEMO-E-0001"),
     Meter("gas", "import", "9100000001", "DEMO-G-0001", "m3"),
 ]
-DEMO_COSTS = {"import": 24.5, "export": 15.0, "gas": 6.2}  # p/kWh, used unless OCTO_*_COST says otherwise
+DEMO_ACCOUNT = "A-DEMO0001"
+DEMO_SWITCH_NS = london_midnight_ns(date(2025, 10, 20))
+AGILE = "E-1R-AGILE-24-10-01-A"
+FIXED = "E-1R-FIX-12M-25-09-01-A"
+OUTGOING = "E-1R-OUTGOING-FIX-12M-19-05-13-A"
+GAS = "G-1R-FIX-12M-25-09-01-A"
+DEMO_AGREEMENTS = {  # meter point -> (tariff code, from, to)
+    "1900000000001": [(AGILE, "2025-04-01T00:00:00+01:00", "2025-10-20T00:00:00+01:00"),
+                      (FIXED, "2025-10-20T00:00:00+01:00", None)],
+    "1900000000002": [(OUTGOING, "2025-04-01T00:00:00+01:00", None)],
+    "9100000001": [(GAS, "2025-04-01T00:00:00+01:00", None)],
+}
+FIXED_RATES = {FIXED: 24.86, OUTGOING: 15.0, GAS: 6.29}  # p/kWh inc VAT
+STANDING = {AGILE: 48.31, FIXED: 53.21, OUTGOING: 0.0, GAS: 29.6}  # p/day inc VAT
 
 
 def _london_text(ns: int) -> str:
@@ -55,38 +69,106 @@ def demo_value(meter: Meter, start_ns: int) -> float:
     return round(base * (0.7 + 0.6 * noise), 3)
 
 
+def agile_rate(start_ns: int) -> float:
+    """Cheap at night, dear 16:00-19:00, now and then below zero: Agile's shape."""
+    local = datetime.fromtimestamp(start_ns // NS_PER_SECOND, tz=timezone.utc).astimezone(LONDON)
+    hour = local.hour + local.minute / 60
+    base = 4.0 if hour < 6 else 32.0 if 16 <= hour < 19 else 19.0
+    swing = (_wobble(start_ns // HALF_HOUR_NS, 3) - 0.35) * 14
+    return round(base + swing, 2)
+
+
+def _query(url: str) -> dict:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def _page(url: str, rows: list, query: dict, default_size: int) -> dict:
+    size = min(int(query.get("page_size", default_size)), 25000)
+    page = int(query.get("page", 1))
+    more = page * size < len(rows)
+    return {"count": len(rows),
+            "next": f"{DEMO_ORIGIN}{urlsplit(url).path}?{urlencode({**query, 'page': page + 1})}" if more else None,
+            "previous": None, "results": rows[(page - 1) * size: page * size]}
+
+
+def _account() -> dict:
+    def point(meter):
+        return {"meters": [{"serial_number": meter.serial, "registers": []}],
+                "agreements": [{"tariff_code": code, "valid_from": start, "valid_to": end}
+                               for code, start, end in DEMO_AGREEMENTS[meter.point]]}
+
+    electricity = [{"mpan": m.point, "is_export": m.direction == "export", **point(m)}
+                   for m in DEMO_METERS if m.fuel == "electricity"]
+    gas = [{"mprn": m.point, **point(m)} for m in DEMO_METERS if m.fuel == "gas"]
+    return {"number": DEMO_ACCOUNT, "properties": [{"id": 1, "moved_in_at": "2020-01-01T00:00:00Z",
+                                                    "moved_out_at": None, "electricity_meter_points": electricity,
+                                                    "gas_meter_points": gas}]}
+
+
+def _product(product: str) -> dict | None:
+    codes = [code for code in STANDING if code[5:-2] == product]
+    if not codes:
+        return None
+    document = {"code": product, "full_name": product.title()}
+    for code in codes:  # one product can sell electricity and gas
+        fuel = "gas" if code.startswith("G") else "electricity"
+        base = f"{DEMO_ORIGIN}/v1/products/{product}/{fuel}-tariffs/{code}"
+        links = [{"href": f"{base}/{kind}/", "method": "GET", "rel": kind.replace("-", "_")}
+                 for kind in ("standard-unit-rates", "standing-charges")]
+        group = f"single_register_{fuel}_tariffs"
+        document[group] = {"_A": {"direct_debit_monthly": {"code": code, "links": links}}}
+    return document
+
+
+def _rates(code: str, kind: str, url: str) -> dict | None:
+    query = _query(url)
+    if code not in STANDING or kind not in ("standard-unit-rates", "standing-charges"):
+        return None
+    if kind == "standing-charges" or code != AGILE:
+        value = STANDING[code] if kind == "standing-charges" else FIXED_RATES[code]
+        rows = [{"value_exc_vat": round(value / 1.05, 4), "value_inc_vat": value,
+                 "valid_from": "2025-04-01T00:00:00+01:00", "valid_to": None, "payment_method": None}]
+        return _page(url, rows, query, 100)
+    start = max(iso_to_ns(query.get("period_from", "2025-04-01T00:00:00Z")), DEMO_START_NS - 86400 * NS_PER_SECOND)
+    end = min(iso_to_ns(query["period_to"]) if "period_to" in query else DEMO_SWITCH_NS, DEMO_SWITCH_NS)
+    starts = range(start - start % HALF_HOUR_NS, end, HALF_HOUR_NS)
+    rows = [{"value_exc_vat": round(agile_rate(s) / 1.05, 4), "value_inc_vat": agile_rate(s),
+             "valid_from": _london_text(s), "valid_to": _london_text(s + HALF_HOUR_NS), "payment_method": None}
+            for s in reversed(starts)]  # newest first, as the API lists rates
+    return _page(url, rows, query, 100)
+
+
 def _consumption_page(meter: Meter, url: str) -> dict:
-    query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+    query = _query(url)
     start = max(DEMO_START_NS, iso_to_ns(query["period_from"])) if "period_from" in query else DEMO_START_NS
     end = min(DEMO_END_NS, iso_to_ns(query["period_to"])) if "period_to" in query else DEMO_END_NS
     starts = list(range(start - start % HALF_HOUR_NS, end, HALF_HOUR_NS))
     if query.get("order_by") != "period":
         starts.reverse()
-    size = min(int(query.get("page_size", 100)), 25000)
-    page = int(query.get("page", 1))
-    chosen = starts[(page - 1) * size: page * size]
-    more = page * size < len(starts)
-    return {
-        "count": len(starts),
-        "next": f"{DEMO_ORIGIN}{urlsplit(url).path}?{urlencode({**query, 'page': page + 1})}" if more else None,
-        "previous": None,
-        "results": [{"consumption": demo_value(meter, s), "interval_start": _london_text(s),
-                     "interval_end": _london_text(s + HALF_HOUR_NS)} for s in chosen],
-    }
+    rows = [{"consumption": demo_value(meter, s), "interval_start": _london_text(s),
+             "interval_end": _london_text(s + HALF_HOUR_NS)} for s in starts]
+    return _page(url, rows, query, 100)
 
 
 class DemoAdapter(BaseAdapter):
-    """Answers the consumption endpoints for the demo meters as the API would."""
+    """Answers the account, consumption, product and rate endpoints for the demo account as the API would."""
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         path = urlsplit(request.url).path.strip("/").split("/")
-        body, status = {"detail": "Not found."}, 404
+        body = None
         if len(path) == 6 and path[0] == "v1" and path[5] == "consumption":
             for meter in DEMO_METERS:
                 kind = "electricity-meter-points" if meter.fuel == "electricity" else "gas-meter-points"
                 if [path[1], path[2], path[4]] == [kind, meter.point, meter.serial]:
-                    body, status = _consumption_page(meter, request.url), 200
-        return self._response(request, status, json.dumps(body).encode())
+                    body = _consumption_page(meter, request.url)
+        elif path == ["v1", "accounts", DEMO_ACCOUNT]:
+            body = _account()
+        elif len(path) == 3 and path[:2] == ["v1", "products"]:
+            body = _product(path[2])
+        elif len(path) == 6 and path[:2] == ["v1", "products"]:
+            body = _rates(path[4], path[5], request.url)
+        status = 200 if body is not None else 404
+        return self._response(request, status, json.dumps(body or {"detail": "Not found."}).encode())
 
     @staticmethod
     def _response(request, status: int, content: bytes) -> requests.Response:
