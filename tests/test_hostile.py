@@ -164,3 +164,15 @@ def test_fifty_meters_in_one_process(fake, plugin_env):
         if point["measurement"] == "octopus_consumption":
             per_meter[point["tags"]["meter_point"]] = per_meter.get(point["tags"]["meter_point"], 0) + 1
     assert len(per_meter) == 50 and set(per_meter.values()) == {48}
+
+
+def test_output_is_utf8_whatever_the_locale(fake, plugin_env):
+    serial = "É☃-0001"
+    fake.add_meter("electricity", IMPORT[1], serial, london(2024, 1, 1), london(2024, 1, 1, 1))
+    env = {**plugin_env, "OCTO_ELECTRIC_MPAN": IMPORT[1], "OCTO_ELECTRIC_SN": serial,
+           "OCTO_BACKFILL_FROM": "2024-01-01", "PYTHONIOENCODING": "latin-1", "LANG": "C", "OCTO_LOG_LEVEL": "debug"}
+    result = run_once(env)
+    assert result.returncode == 0, result.stderr
+    points = parse(result.stdout.decode("utf-8").splitlines())
+    assert {p["tags"]["serial"] for p in points} == {serial}
+    assert all(line[:3] in ("E! ", "W! ", "I! ", "D! ") for line in result.stderr.decode("latin-1").splitlines())

@@ -3,7 +3,7 @@
 import email.utils
 import json
 import time
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
 
@@ -153,9 +153,10 @@ class Client:
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise ApiError(f"{_path(url).split('?')[0]}: response has no `results` list", malformed=True)
             yield page["results"]
-            url = page.get("next")
-            if url is not None and not isinstance(url, str):
+            following = page.get("next")
+            if following is not None and not isinstance(following, str):
                 raise ApiError("response has a `next` that is not a URL", malformed=True)
+            url = urljoin(url, following) if following else None  # the API's links are absolute; be lenient
             if url and not self.same_origin(url):
                 log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
                 return

@@ -17,9 +17,10 @@ STOP_GRACE = 2.0  # seconds the worker gets to finish; Telegraf waits 5 s before
 
 
 def write_lines(lines: list[str]) -> None:
-    """Line protocol to stdout, flushed now: Python block-buffers a pipe otherwise."""
-    sys.stdout.write("\n".join(lines) + "\n")
-    sys.stdout.flush()
+    """Line protocol to stdout, flushed now: Python block-buffers a pipe otherwise. Always UTF-8,
+    whatever locale Telegraf was started in."""
+    sys.stdout.buffer.write(("\n".join(lines) + "\n").encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 class Service:
