@@ -237,9 +237,7 @@ class Collector:
                 lines = self.prices.unit_rate_lines(self.meters, budget) if octopus and budget else []
                 if lines:
                     self.output(lines)
-            # Once per gather, after everything it printed was flushed: a state file written per meter
-            # would cost 50 fsyncs a gather on a large account. A stop in between saves what was flushed.
-            self.state.save()
+            self.state.save()  # the unit rates printed, and the rates pruned
         return failed
 
     def _initial_start(self, now_ns: int) -> int:
@@ -285,7 +283,8 @@ class Collector:
         with self.lock:
             if lines:
                 self.output(lines)
-            self.state.meters[meter.key] = progress  # saved at the end of the gather, or at a stop
+            self.state.meters[meter.key] = progress
+            self.state.save()  # right after the flush: a kill now repeats at most this meter's batch
         log.debug(f"{meter.fuel} {meter.direction} {meter.point}: {data_points} points from "
                   f"{ns_to_utc_z(period_from)}")
         return data_points, ok
