@@ -11,8 +11,8 @@ from .api import ApiError
 from .lineprotocol import LineProtocolError, float_text, tag_prefix
 from .settings import Meter, Settings
 from .state import MeterProgress, State
-from .tariffs import DAY_NS, Prices, london_day_start, london_days
-from .timeutil import NS_PER_SECOND, floor_half_hour, iso_to_ns, ns_to_utc_z
+from .tariffs import DAY_NS, Prices
+from .timeutil import NS_PER_SECOND, floor_half_hour, iso_to_ns, london_day_start, london_days, ns_to_utc_z
 
 SEED_APP = "octopus-energy-consumption-metrics"
 HOUR_NS = 3600 * NS_PER_SECOND
@@ -59,7 +59,7 @@ class PointFormatter:
         self.seed_schema = settings.schema == "seed"
         self.stamp_end = self.seed_schema or settings.timestamp == "end"
         self._fields_cache: dict[tuple, str] = {}
-        self._standing: dict[str, str] | None = None
+        self._standing: dict[str, str] = {}  # tariff -> octopus_standing_charge tags
         tags = {"fuel": meter.fuel, "direction": meter.direction, "meter_point": meter.point, "serial": meter.serial}
         self.consumption = tag_prefix("octopus_consumption", tags)
         self.collector = tag_prefix("octopus_collector", tags)
@@ -124,8 +124,6 @@ class PointFormatter:
         return out
 
     def standing_line(self, day_ns: int, tariff: str, inc_vat: float, exc_vat: float) -> str:
-        if self._standing is None:
-            self._standing = {}
         prefix = self._standing.get(tariff)
         if prefix is None:
             prefix = self._standing[tariff] = tag_prefix("octopus_standing_charge", {
@@ -214,8 +212,8 @@ class Collector:
     def _gather(self) -> int:
         # Until the account has been read, its tariffs are unknown: printing half-hours without their
         # prices now would leave them without for good (a value is printed once). They wait.
-        priced = self.refresh_meters()
-        if not priced and not self.meters:
+        account_read = self.refresh_meters()
+        if not account_read and not self.meters:
             return 1
         failed = 0
         octopus = self.settings.schema == "octopus"
@@ -224,7 +222,7 @@ class Collector:
             if self.client.stop.is_set():
                 break
             share = budget // (len(self.meters) - index) or 1
-            used, ok = self.gather_meter(meter, share, read=priced)
+            used, ok = self.gather_meter(meter, share, read=account_read)
             budget = max(budget - used, 0)
             failed += not ok
         with self.lock:

@@ -8,13 +8,12 @@ import bisect
 import functools
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from . import log
 from .api import ApiError
 from .lineprotocol import float_text, tag_prefix
-from .timeutil import LONDON, NS_PER_SECOND, iso_to_ns, london_midnight_ns, ns_to_utc_z
+from .timeutil import NS_PER_SECOND, iso_to_ns, london_day_start, ns_to_utc_z
 
 RATE_PAGE_SIZE = 1500
 UPCOMING_REFRESH_SECONDS = 2 * 3600  # Agile's next day appears around 16:00 London
@@ -99,21 +98,6 @@ class RateSeries:
         rows = [[int(r[0]), None if r[1] is None else int(r[1]), float(r[2]), float(r[3]), bool(r[4])]
                 for r in data["rows"]]
         return cls(rows, data.get("from"), data.get("to"), float(data.get("upcoming", 0)))
-
-
-def london_day_start(moment_ns: int) -> int:
-    local = datetime.fromtimestamp(moment_ns // NS_PER_SECOND, tz=LONDON)
-    return london_midnight_ns(local.date())
-
-
-def london_days(start_ns: int, end_ns: int) -> list[int]:
-    """London midnights of every day touched by [start, end): days of 23, 24 or 25 hours."""
-    day = datetime.fromtimestamp(start_ns // NS_PER_SECOND, tz=LONDON).date()
-    days = []
-    while (midnight := london_midnight_ns(day)) < end_ns:
-        days.append(midnight)
-        day += timedelta(days=1)
-    return days
 
 
 class Prices:

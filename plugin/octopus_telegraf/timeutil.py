@@ -71,3 +71,18 @@ def parse_date_or_datetime(text: str) -> int:
 
 def floor_half_hour(ns: int) -> int:
     return ns - ns % HALF_HOUR_NS
+
+
+def london_day_start(moment_ns: int) -> int:
+    local = datetime.fromtimestamp(moment_ns // NS_PER_SECOND, tz=LONDON)
+    return london_midnight_ns(local.date())
+
+
+def london_days(start_ns: int, end_ns: int) -> list[int]:
+    """London midnights of every day touched by [start, end): days of 23, 24 or 25 hours."""
+    day = datetime.fromtimestamp(start_ns // NS_PER_SECOND, tz=LONDON).date()
+    days = []
+    while (midnight := london_midnight_ns(day)) < end_ns:
+        days.append(midnight)
+        day += timedelta(days=1)
+    return days
