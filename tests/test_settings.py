@@ -102,3 +102,9 @@ def test_python_dash_m_runs_the_same_command():
 
     result = subprocess.run([sys.executable, "-m", "octopus_telegraf", "--version"], capture_output=True, timeout=30)
     assert result.returncode == 0 and b"octopus-telegraf" in result.stdout
+
+
+def test_an_unknown_flag_is_one_line_and_exit_2():
+    result = subprocess.run([COMMAND, "--no-such-flag"], capture_output=True, timeout=30)
+    lines = result.stderr.decode().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("E! ") and "--no-such-flag" in lines[0]

@@ -13,13 +13,20 @@ EXIT_BAD_CONFIG = 2
 EXIT_ALL_FAILED = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """A wrong flag is bad configuration too: one E! line and exit 2, as for a bad setting."""
+        log.error(f"{message} (see octopus-telegraf --help)")
+        raise SystemExit(EXIT_BAD_CONFIG)
+
+
 def _parser() -> argparse.ArgumentParser:
     epilog = ["settings (environment variables; the flag beside each overrides it):"]
     for name, default, text in SETTINGS:
         flag = "" if name in SECRET_SETTINGS else f" ({flag_name(name)})"
         shown = f" [default: {default}]" if default is not None else ""
         epilog.append(f"  {name}{flag}\n      {text}{shown}")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="octopus-telegraf",
         description="Octopus Energy smart-meter data as InfluxDB line protocol, for Telegraf's inputs.execd.",
         epilog="\n".join(epilog),
