@@ -97,3 +97,50 @@ def test_demo_account_is_deterministic_and_spans_the_clock_change():
         values = [demo_value(meter, s) for s in starts]
         assert values == [demo_value(meter, s) for s in starts]
         assert min(values) >= 0 and max(values) > 0
+
+
+def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
+    """OCTO_MAX_POINTS far above a page: lines leave at page boundaries, progress saved with them."""
+    import threading
+
+    from octopus_telegraf.collector import Batch, Collector
+    from octopus_telegraf.settings import load
+
+    start = 1_704_067_200 * SECOND  # 2024-01-01T00:00Z
+    pages = []
+    for page in range(3):
+        rows = []
+        for i in range(page * Batch.FLUSH_LINES, (page + 1) * Batch.FLUSH_LINES):
+            s = start + i * 1800 * SECOND
+            rows.append({"consumption": 0.25, "interval_start": render(s, "api"),
+                         "interval_end": render(s + 1800 * SECOND, "api")})
+        pages.append(rows)
+
+    class PagesClient:
+        requests_made = errors_seen = 0
+        stop = threading.Event()
+
+        def consumption_pages(self, meter, period_from, page_size):
+            yield from pages
+
+    settings = load({"OCTO_API_KEY": "k", "OCTO_ELECTRIC_MPAN": "1", "OCTO_ELECTRIC_SN": "S",
+                     "OCTO_BACKFILL_FROM": "2024-01-01", "OCTO_MAX_POINTS": "1000000"})
+    state = State(str(tmp_path))
+    batches, saved_cursors = [], []
+
+    def output(lines):
+        batches.append(len(lines))
+        saved = State(str(tmp_path))
+        saved.load()  # what a SIGKILL now would leave: the progress of the batches before this one
+        saved_cursors.append(next(iter(saved.meters.values())).cursor_ns if saved.meters else None)
+
+    Collector(settings, PagesClient(), state, output).gather()
+    assert batches == [Batch.FLUSH_LINES] * 3 + [1]  # page by page, then the collector point
+    step = Batch.FLUSH_LINES * 1800 * SECOND
+    assert saved_cursors == [None, start + step - 1800 * SECOND, start + 2 * step - 1800 * SECOND,
+                             start + 3 * step - 1800 * SECOND]
+    again = State(str(tmp_path))
+    again.load()
+    (progress,) = again.meters.values()
+    assert progress.cursor_ns == start + (3 * Batch.FLUSH_LINES - 1) * 1800 * SECOND
+    assert len(progress.printed) == 72 * 2 + 1  # the look-back window only

@@ -137,6 +137,31 @@ class PointFormatter:
         return f"{self.collector} {fields} {now_ns}"
 
 
+class Batch:
+    """One meter's lines in a gather. A very large OCTO_MAX_POINTS must not hold a whole backfill in
+    memory: past FLUSH_LINES, what is ready is printed and its progress saved, page by page."""
+
+    FLUSH_LINES = 20_000
+
+    def __init__(self, commit):
+        self.pending: list[str] = []
+        self.sent = 0
+        self.commit = commit  # (lines, progress) -> prints, then saves
+
+    def __len__(self) -> int:
+        return self.sent + len(self.pending)
+
+    def extend(self, lines) -> None:
+        self.pending.extend(lines)
+
+    def flush_if_large(self, progress: MeterProgress, lookback_ns: int) -> None:
+        if len(self.pending) >= self.FLUSH_LINES:
+            progress.prune(lookback_ns)
+            self.commit(self.pending, replace(progress, printed=dict(progress.printed)))
+            self.sent += len(self.pending)
+            self.pending = []
+
+
 class Collector:
     """Owns the meters' progress. `output(lines)` must write and flush stdout before it returns."""
 
@@ -253,7 +278,7 @@ class Collector:
         lookback_ns = int(self.settings.lookback_hours * HOUR_NS)
         period_from = progress.period_from(lookback_ns)
         requests_before, errors_before = self.client.requests_made, self.client.errors_seen
-        lines: list[str] = []
+        lines = Batch(lambda pending, snapshot: self._commit(meter, pending, snapshot))
         ok = read
         waiting = self.wait_until.get(meter.key, 0) - time.monotonic()
         if not read:
@@ -271,21 +296,22 @@ class Collector:
                     self.wait_until[meter.key] = exc.wait_until
                 report(exc, f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: {exc}; "
                             f"kept {len(lines)} points, will retry at the next gather")
-        if progress.cursor_ns is not None:  # keep what the next read can return again, nothing older
-            keep_from = progress.period_from(lookback_ns)
-            progress.printed = {start: v for start, v in progress.printed.items() if start >= keep_from}
+        progress.prune(lookback_ns)
         data_points = len(lines)
         if self.settings.schema == "octopus":
-            lines.append(formatter.collector_line(now_ns, data_points, self.client.requests_made - requests_before,
-                                                  self.client.errors_seen - errors_before, progress.newest_end_ns))
+            lines.extend([formatter.collector_line(now_ns, data_points, self.client.requests_made - requests_before,
+                                                   self.client.errors_seen - errors_before, progress.newest_end_ns)])
+        self._commit(meter, lines.pending, progress)
+        log.debug(f"{meter.fuel} {meter.direction} {meter.point}: {data_points} points from "
+                  f"{ns_to_utc_z(period_from)}")
+        return data_points, ok
+
+    def _commit(self, meter: Meter, lines: list[str], progress: MeterProgress) -> None:
         with self.lock:
             if lines:
                 self.output(lines)
             self.state.meters[meter.key] = progress
-            self.state.save()  # right after the flush: a kill now repeats at most this meter's batch
-        log.debug(f"{meter.fuel} {meter.direction} {meter.point}: {data_points} points from "
-                  f"{ns_to_utc_z(period_from)}")
-        return data_points, ok
+            self.state.save()  # right after the flush: a kill now repeats at most this batch
 
     def _read_consumption(self, meter, formatter, progress, period_from, budget, lines) -> None:
         """Append new or changed half-hours to `lines`, oldest first, updating `progress` page by page."""
@@ -338,6 +364,7 @@ class Collector:
                     progress.cursor_ns = page_cursor
                 if full:
                     return
+                lines.flush_if_large(progress, int(self.settings.lookback_hours * HOUR_NS))
         finally:
             pages.close()
             if bad_rows:

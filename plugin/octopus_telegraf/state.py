@@ -29,6 +29,13 @@ class MeterProgress:
             return self.start_ns
         return max(self.start_ns, self.cursor_ns - lookback_ns)
 
+    def prune(self, lookback_ns: int) -> None:
+        """Keep the printed values the next read can return again, nothing older."""
+        if self.cursor_ns is not None:
+            keep_from = self.period_from(lookback_ns)
+            for start in [start for start in self.printed if start < keep_from]:
+                del self.printed[start]  # in place: a gather in progress holds this very dict
+
     def to_json(self) -> dict:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
                 "printed": [[start, value] for start, value in sorted(self.printed.items())],
