@@ -8,7 +8,7 @@ from . import log
 from .api import ApiError
 from .lineprotocol import LineProtocolError, escape_key
 from .settings import Meter
-from .timeutil import iso_to_ns
+from .timeutil import iso_to_ns, ns_to_utc_z
 
 ACCOUNT_REFRESH_SECONDS = 6 * 3600  # a tariff switch or a new meter shows within hours
 TOKEN_SECONDS = 55 * 60  # Kraken tokens last 60 minutes
@@ -192,9 +192,8 @@ def discover(client, number: str, out) -> int:
             has_data = "?"
             if point.serials:
                 try:
-                    page = client.get_json(client.consumption_url(
-                        Meter(point.fuel, point.direction, point.point, serial), {"page_size": 1}))
-                    has_data = "yes" if isinstance(page, dict) and page.get("results") else "no"
+                    meter = Meter(point.fuel, point.direction, point.point, serial)
+                    has_data = "yes" if client.has_consumption(meter) else "no"
                 except ApiError as exc:
                     has_data = f"? ({exc.status or 'error'})"
             rows.append((point.fuel, point.direction, point.point, serial, has_data, tariffs))
@@ -214,6 +213,4 @@ def discover(client, number: str, out) -> int:
 
 
 def _day(moment_ns: int) -> str:
-    from .timeutil import ns_to_utc_z
-
     return ns_to_utc_z(moment_ns)[:10]

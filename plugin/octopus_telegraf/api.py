@@ -166,13 +166,18 @@ class Client:
         return (f"{self.api_url}/v1/{kind}/{quote(meter.point, safe='')}/meters/"
                 f"{quote(meter.serial, safe='')}/consumption/?{urlencode(query)}")
 
+    def has_consumption(self, meter) -> bool:
+        """Does this meter have any data at all? (An old serial after a swap has none.) Raises ApiError."""
+        page = self.get_json(self.consumption_url(meter, {"page_size": 1}))
+        return bool(isinstance(page, dict) and page.get("results"))
+
     def consumption_pages(self, meter, period_from: str, page_size: int):
         """Each page's rows, oldest first (`order_by=period`)."""
         query = {"period_from": period_from, "page_size": page_size, "order_by": "period"}
         return self.pages(self.consumption_url(meter, query))
 
-    def url(self, path: str, query: dict | None = None) -> str:
-        return f"{self.api_url}{path}" + (f"?{urlencode(query)}" if query else "")
+    def url(self, path: str) -> str:
+        return f"{self.api_url}{path}"
 
 
 def _path(url: str) -> str:

@@ -67,16 +67,19 @@ def main(argv=None) -> int:
     log.configure(settings.log_level, secrets=[settings.api_key])
     if args.command == "discover":
         from .account import discover
-        from .api import Client
 
-        client = Client(settings.api_url, settings.api_key, settings.http_timeout, threading.Event(),
-                        retry_pause=settings.retry_pause)
-        return discover(client, settings.account_number, sys.stdout)
+        return discover(_client(settings, threading.Event()), settings.account_number, sys.stdout)
     return _run(settings, once=args.once)
 
 
-def _run(settings, once: bool) -> int:
+def _client(settings, stop: threading.Event, session=None):
     from .api import Client
+
+    return Client(settings.api_url, settings.api_key, settings.http_timeout, stop, session=session,
+                  retry_pause=settings.retry_pause)
+
+
+def _run(settings, once: bool) -> int:
     from .collector import Collector
     from .execd import Service, write_lines
     from .state import State
@@ -89,14 +92,13 @@ def _run(settings, once: bool) -> int:
         settings.account_number = DEMO_ACCOUNT
         settings.gas_unit = "m3"
         settings.api_url = DEMO_ORIGIN
+        settings.api_key = None  # the demo needs none, and a real one must not go anywhere
         if settings.backfill_from_ns is None:
             settings.backfill_from_ns = DEMO_START_NS
-        client = Client(DEMO_ORIGIN, None, settings.http_timeout, stop, session=demo_session(),
-                        retry_pause=settings.retry_pause)
+        client = _client(settings, stop, session=demo_session())
         state = State(None)  # the demo prints its whole account on every start: nothing to remember
     else:
-        client = Client(settings.api_url, settings.api_key, settings.http_timeout, stop,
-                        retry_pause=settings.retry_pause)
+        client = _client(settings, stop)
         try:
             os.makedirs(settings.state_dir, mode=0o700, exist_ok=True)
         except OSError as exc:

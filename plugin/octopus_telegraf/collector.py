@@ -87,7 +87,7 @@ class PointFormatter:
         stamp = end_ns if self.stamp_end else start_ns
         rate = self.unit_rate(start_ns)
         if self.seed_schema:
-            kwh = self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
+            kwh = self._kwh(value)
             return self._seed_lines(stamp, value, kwh, kwh * rate / 100 if rate is not None else None)
         # Meter readings have three decimals and repeat all the time, and turning a float into text
         # is the slowest step here: remember the fields of each (reading, rate) seen lately.
@@ -99,8 +99,12 @@ class PointFormatter:
             fields = self._fields_cache[key] = self._fields(value, rate)
         return [f"{self.consumption} {fields} {stamp}"]
 
+    def _kwh(self, value: float) -> float:
+        """kWh from the meter's reading: converted only when the meter reports m³."""
+        return self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
+
     def _fields(self, value: float, rate: float | None) -> str:
-        kwh = self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
+        kwh = self._kwh(value)
         fields = f"kwh={float_text(kwh)}"
         if self.gas_m3:
             fields += f",m3={float_text(value)}"
@@ -176,6 +180,7 @@ class Collector:
         self.formatters: dict[Meter, PointFormatter] = {}
         self.has_data: dict[str, bool] = {}  # account meters: does this serial have data? (meter swaps)
         self.wait_until: dict[str, float] = {}  # meter key -> monotonic time a long Retry-After ends
+        self.lookback_ns = int(settings.lookback_hours * HOUR_NS)
         self.lock = threading.Lock()  # output + progress + save happen together, never interleaved
 
     def _agreements(self, fuel: str, point: str):
@@ -218,8 +223,7 @@ class Collector:
                 self.has_data[meter.key] = True
             else:
                 try:
-                    page = self.client.get_json(self.client.consumption_url(meter, {"page_size": 1}))
-                    self.has_data[meter.key] = bool(isinstance(page, dict) and page.get("results"))
+                    self.has_data[meter.key] = self.client.has_consumption(meter)
                 except ApiError:
                     return True  # not known: collect it, and let its own gather report the trouble
                 if not self.has_data[meter.key]:
@@ -253,8 +257,7 @@ class Collector:
         with self.lock:
             if self.account is not None and not self.client.stop.is_set():
                 # rates older than every meter's look-back window are not needed again
-                lookback_ns = int(self.settings.lookback_hours * HOUR_NS)
-                needed = [p.period_from(lookback_ns) for m in self.meters if (p := self.state.meters.get(m.key))]
+                needed = [p.period_from(self.lookback_ns) for m in self.meters if (p := self.state.meters.get(m.key))]
                 if needed:
                     self.prices.prune(min(needed) - 2 * DAY_NS)
                 lines = self.prices.unit_rate_lines(self.meters, budget) if octopus and budget else []
@@ -275,8 +278,7 @@ class Collector:
         saved = self.state.meters.get(meter.key)
         progress = (MeterProgress(self._initial_start(now_ns)) if saved is None
                     else replace(saved, printed=dict(saved.printed)))
-        lookback_ns = int(self.settings.lookback_hours * HOUR_NS)
-        period_from = progress.period_from(lookback_ns)
+        period_from = progress.period_from(self.lookback_ns)
         requests_before, errors_before = self.client.requests_made, self.client.errors_seen
         lines = Batch(lambda pending, snapshot: self._commit(meter, pending, snapshot))
         ok = read
@@ -296,7 +298,7 @@ class Collector:
                     self.wait_until[meter.key] = exc.wait_until
                 report(exc, f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: {exc}; "
                             f"kept {len(lines)} points, will retry at the next gather")
-        progress.prune(lookback_ns)
+        progress.prune(self.lookback_ns)
         data_points = len(lines)
         if self.settings.schema == "octopus":
             lines.extend([formatter.collector_line(now_ns, data_points, self.client.requests_made - requests_before,
@@ -364,7 +366,7 @@ class Collector:
                     progress.cursor_ns = page_cursor
                 if full:
                     return
-                lines.flush_if_large(progress, int(self.settings.lookback_hours * HOUR_NS))
+                lines.flush_if_large(progress, self.lookback_ns)
         finally:
             pages.close()
             if bad_rows:
