@@ -110,6 +110,7 @@ class Prices:
         self.agreements_for = agreements_for  # (fuel, point) -> [Agreement]
         self.night_from, self.night_to = settings.e7_night
         self.links: dict[str, dict[str, str]] = {}  # tariff code -> kind -> URL, per process
+        self.products: dict[str, dict | None] = {}  # product code -> document (None: 404), per process
         self.unpriceable: set[str] = set()  # "code|kind" the API cannot give: warned once
 
     # -- lookups -----------------------------------------------------------------------------
@@ -232,18 +233,26 @@ class Prices:
             links = self.links[tariff.code] = self._product_links(tariff)
         return links.get(kind)
 
+    def _product(self, product: str) -> dict | None:
+        """The product document, asked once per process: one product often sells electricity and gas."""
+        if product not in self.products:
+            try:
+                self.products[product] = self.client.get_json(
+                    self.client.url(f"/v1/products/{quote(product, safe='')}/"), authenticated=False)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                self.products[product] = None
+        return self.products[product]
+
     def _product_links(self, tariff: TariffCode) -> dict[str, str]:
         """Follow the product's own links; build the URLs by hand (with a warning) when it has none."""
         fuel_path = "electricity-tariffs" if tariff.fuel == "electricity" else "gas-tariffs"
         base = self.client.url(f"/v1/products/{quote(tariff.product, safe='')}/{fuel_path}/"
                                f"{quote(tariff.code, safe='')}")
         built = {kind: f"{base}/{path}/" for kind, path in KIND_PATHS.items()}
-        try:
-            product = self.client.get_json(self.client.url(f"/v1/products/{quote(tariff.product, safe='')}/"),
-                                           authenticated=False)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        product = self._product(tariff.product)
+        if product is None:
             log.warn(f"tariff {tariff.code}: product {tariff.product} not found (HTTP 404); building rate URLs")
             return built
         for group in PRODUCT_GROUPS:
