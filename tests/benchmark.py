@@ -164,7 +164,7 @@ def fifty_meters(days: int = 30):
         fake.add_meter("electricity", mpan, serial, start, end)
         points.append({"mpan": mpan, "is_export": False, "meters": [{"serial_number": serial}],
                        "agreements": [{"tariff_code": AGILE, "valid_from": "2020-01-01T00:00:00Z", "valid_to": None}]})
-    fake.accounts["A-BENCH"] = {"number": "A-BENCH", "properties": [
+    fake.accounts["A-BENCH001"] = {"number": "A-BENCH001", "properties": [
         {"id": 1, "moved_out_at": None, "electricity_meter_points": points, "gas_meter_points": []}]}
     fake.add_product("AGILE-FLEX-22-11-25", "C", {"direct_debit_monthly": AGILE})
     fake.add_rates(AGILE, "standard-unit-rates", [(s, s + 1_800_000_000_000, agile_price(s), agile_price(s), None)
@@ -173,7 +173,7 @@ def fifty_meters(days: int = 30):
     fake.add_rates(AGILE, "standing-charges", [(start - 86_400_000_000_000, None, 48.0, 45.71, None)])
     with tempfile.TemporaryDirectory() as tmp:
         env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
-               "OCTO_ACCOUNT_NUMBER": "A-BENCH", "OCTO_BACKFILL_DAYS": str(days + 1), "OCTO_STATE_DIR": tmp,
+               "OCTO_ACCOUNT_NUMBER": "A-BENCH001", "OCTO_BACKFILL_DAYS": str(days + 1), "OCTO_STATE_DIR": tmp,
                "OCTO_MAX_POINTS": "200000"}
         plugin = Plugin(env)
         peak = {}

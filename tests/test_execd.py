@@ -97,7 +97,7 @@ def test_state_file_is_private_and_restart_repeats_nothing(fake, three_meters, l
     path = tmp_path / "state" / "state.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
-    assert not [p for p in path.parent.iterdir() if p.name != "state.json"]  # no temporary files left
+    assert {p.name for p in path.parent.iterdir()} == {"state.json", "main.lock"}  # no temporary files left
     again = launch(three_meters)
     again.gather(3)
     again.stop()

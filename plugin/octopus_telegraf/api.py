@@ -2,6 +2,7 @@
 
 import email.utils
 import json
+import re
 import time
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
@@ -14,22 +15,25 @@ MAX_RETRIES = 2  # a failed request is tried at most three times in one gather
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After means: leave the meter alone until then
 RETRY_BACKOFF = 3  # the second retry waits three times as long as the first
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 25000-row page is about 3 MB
+MAX_WAIT = 3600.0  # however long a Retry-After asks for, a meter is tried again within the hour
+MAX_PAGES = 1000  # a year of half-hours is one page at the largest size; this many means a `next` loop
 
 
 class ApiError(Exception):
     """A request that failed for good within this gather."""
 
     def __init__(self, message: str, *, status: int | None = None, wait_until: float | None = None,
-                 malformed: bool = False):
+                 malformed: bool = False, needs_user: bool = False):
         super().__init__(message)
         self.status = status
         self.wait_until = wait_until  # monotonic time before which the caller should not ask again
         self.malformed = malformed  # a response of the wrong shape or size: not a passing fault
+        self._needs_user = needs_user
 
     @property
     def needs_user(self) -> bool:
-        """A refused key, an unknown meter, or a response nobody can read: E!, not W!."""
-        return self.malformed or self.status in (401, 403, 404)
+        """A refused key, an unknown meter, a TLS failure or a response nobody can read: E!, not W!."""
+        return self._needs_user or self.malformed or self.status in (401, 403, 404)
 
 
 class _Retryable(Exception):
@@ -46,18 +50,35 @@ def _origin(url: str) -> tuple:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait, between 0 and MAX_WAIT: `inf`, `nan` or a date in 9999 must not silence a meter."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if seconds != seconds:  # NaN
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(max(0.0, seconds), MAX_WAIT)
+
+
+def _cause(exc: BaseException) -> str:
+    """The reason underneath a requests exception (`Connection refused`, `Name or service not known`),
+    without the URL and the pool's repr around it."""
+    text = str(exc)
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return found[-1].strip()
+    for pattern in (r"Read timed out", r"Connection reset by peer", r"RemoteDisconnected\('([^']+)'",
+                    r"certificate verify failed: ([^(')]+)", r"SSL: ([A-Z_]+)"):
+        match = re.search(pattern, text)
+        if match:
+            return (match.group(1) if match.groups() else match.group(0)).strip()
+    return type(exc).__name__
 
 
 class Client:
@@ -110,6 +131,7 @@ class Client:
             headers = None  # a GraphQL token is as secret as the key
         self.requests_made += 1
         started = time.monotonic()
+        host = urlsplit(url).hostname
         method = "POST" if payload is not None else "GET"
         try:
             with self.session.request(method, url, auth=auth, json=payload, headers=headers,
@@ -117,9 +139,11 @@ class Client:
                                       allow_redirects=False, stream=True) as response:
                 body = self._read_body(response, started)
         except requests.Timeout:
-            raise _Retryable(f"timed out after {self.timeout:g}s") from None
+            raise _Retryable(f"{host}: timed out after {self.timeout:g}s") from None
+        except requests.exceptions.SSLError as exc:  # a wrong certificate does not mend itself in seconds
+            raise ApiError(f"{host}: TLS failure: {_cause(exc)}", needs_user=True) from None
         except requests.RequestException as exc:
-            raise _Retryable(f"network error: {type(exc).__name__}") from None
+            raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
         log.debug(f"{method} {_path(url)} -> {response.status_code} in {time.monotonic() - started:.2f}s")
         status = response.status_code
         if status == 429 or status >= 500:
@@ -133,10 +157,13 @@ class Client:
             raise _Retryable(f"HTTP 200 but not JSON{_describe(response, body)}", status) from None
 
     def _read_body(self, response, started: float) -> bytes:
+        """The whole body within OCTO_HTTP_TIMEOUT of the request's start: the socket's timeout is per
+        read, and a server dripping a byte at a time would otherwise hold the gather for ever."""
         chunks, size = [], 0
-        for chunk in response.iter_content(1 << 16):
-            if time.monotonic() - started > self.timeout:  # the socket timeout is per read, not per body
-                raise _Retryable(f"timed out after {self.timeout:g}s")
+        for chunk in _chunks(response):
+            if time.monotonic() - started > self.timeout:
+                raise _Retryable(f"{urlsplit(response.url).hostname}: timed out after {self.timeout:g}s "
+                                 f"(the body was still arriving)")
             if self.stop.is_set():
                 raise ApiError("stopping")
             size += len(chunk)
@@ -147,8 +174,13 @@ class Client:
         return b"".join(chunks)
 
     def pages(self, url: str, *, authenticated: bool = True):
-        """Yield each page's `results` list, following same-origin `next` links only."""
+        """Yield each page's `results` list, following same-origin `next` links only, each at most once."""
+        seen = set()
         while url:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise ApiError(f"{_path(url).split('?')[0]}: `next` links go round in a loop "
+                               f"({len(seen)} pages); stopped following them", malformed=True)
+            seen.add(url)
             page = self.get_json(url, authenticated=authenticated)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise ApiError(f"{_path(url).split('?')[0]}: response has no `results` list", malformed=True)
@@ -178,6 +210,16 @@ class Client:
 
     def url(self, path: str) -> str:
         return f"{self.api_url}{path}"
+
+
+def _chunks(response):
+    """The body as it arrives, each piece from a single read of the socket where urllib3 allows it."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None or not hasattr(response.raw, "decode_content"):  # the demo's in-memory responses
+        yield from response.iter_content(1 << 16)
+        return
+    while chunk := read1(1 << 16, decode_content=True):
+        yield chunk
 
 
 def _path(url: str) -> str:

@@ -11,6 +11,7 @@ from .settings import SECRET_SETTINGS, SETTINGS, SettingsError, flag_name, load
 
 EXIT_BAD_CONFIG = 2
 EXIT_ALL_FAILED = 1
+_HELD = []  # the state directory's lock file, open for the life of the process
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="run (default): the execd service; discover: list the account's meters and tariffs "
                              "(needs OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); sample-config: print an "
                              "[[inputs.execd]] block")
-    parser.add_argument("--once", action="store_true", help="gather once, print, exit")
+    parser.add_argument("--once", action="store_true", help="gather once, print, save progress, exit "
+                        "(for inputs.exec or cron: what it prints is marked as sent)")
+    parser.add_argument("--dry-run", action="store_true", help="with --once: print, save no progress "
+                        "(for trying it by hand)")
     parser.add_argument("--demo", action="store_true", help="use the built-in demo account (no API key needed)")
     parser.add_argument("--version", action="version", version=f"octopus-telegraf {__version__}")
     for name, _, _ in SETTINGS:
@@ -52,7 +56,18 @@ def sample_config() -> str:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    finally:
+        log.drain()
+
+
+def _main(argv) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "run":
+        from .execd import Signals
+
+        signals = Signals()  # first of all: a signal during start-up is kept, not a traceback
     if args.command == "sample-config":
         sys.stdout.write(sample_config())
         return 0
@@ -61,6 +76,8 @@ def main(argv=None) -> int:
         settings = load(os.environ, overrides, demo=args.demo)
         if args.command == "discover" and not settings.account_number:
             raise SettingsError("OCTO_ACCOUNT_NUMBER is required for discover")
+        if args.dry_run and not args.once:
+            raise SettingsError("--dry-run goes with --once")
     except SettingsError as exc:
         log.error(str(exc))
         return EXIT_BAD_CONFIG
@@ -69,7 +86,7 @@ def main(argv=None) -> int:
         from .account import discover
 
         return discover(_client(settings, threading.Event()), settings.account_number, sys.stdout)
-    return _run(settings, once=args.once)
+    return _run(settings, signals, once=args.once, dry_run=args.dry_run)
 
 
 def _client(settings, stop: threading.Event, session=None):
@@ -79,12 +96,11 @@ def _client(settings, stop: threading.Event, session=None):
                   retry_pause=settings.retry_pause)
 
 
-def _run(settings, once: bool) -> int:
+def _run(settings, signals, once: bool, dry_run: bool) -> int:
     from .collector import Collector
     from .execd import Service, write_lines
-    from .state import State
+    from .state import DirectoryInUse, State, lock_directory, remove_leftovers
 
-    stop = threading.Event()
     if settings.demo:
         from .demo import DEMO_ACCOUNT, DEMO_ORIGIN, DEMO_START_NS, demo_session
 
@@ -95,21 +111,27 @@ def _run(settings, once: bool) -> int:
         settings.api_key = None  # the demo needs none, and a real one must not go anywhere
         if settings.backfill_from_ns is None:
             settings.backfill_from_ns = DEMO_START_NS
-        client = _client(settings, stop, session=demo_session())
+        client = _client(settings, signals.stop, session=demo_session())
         state = State(None)  # the demo prints its whole account on every start: nothing to remember
     else:
-        client = _client(settings, stop)
-        try:
-            os.makedirs(settings.state_dir, mode=0o700, exist_ok=True)
-        except OSError as exc:
-            log.error(f"OCTO_STATE_DIR {settings.state_dir!r} cannot be created: {exc.strerror}")
-            return EXIT_BAD_CONFIG
-        try:
-            if os.stat(settings.state_dir).st_mode & 0o077:
-                os.chmod(settings.state_dir, 0o700)  # progress is nobody else's business
-        except OSError:
-            log.warn(f"OCTO_STATE_DIR {settings.state_dir!r}: cannot make it private (0700)")
-        state = State(settings.state_dir)
+        client = _client(settings, signals.stop)
+        if dry_run:
+            state = State(settings.state_dir, read_only=True)  # where the service stands; nothing saved
+        else:
+            code = _prepare_state_dir(settings.state_dir)
+            if code:
+                return code
+            try:
+                _HELD.append(lock_directory(settings.state_dir, "main"))  # held until the process ends
+            except DirectoryInUse as exc:
+                log.error(f"OCTO_STATE_DIR {settings.state_dir!r} is in use by another octopus-telegraf ({exc}); "
+                          f"stop it first, or try it by hand with --once --dry-run")
+                return EXIT_BAD_CONFIG
+            except OSError as exc:
+                log.error(f"OCTO_STATE_DIR {settings.state_dir!r}: cannot lock it: {exc.strerror}")
+                return EXIT_BAD_CONFIG
+            remove_leftovers(settings.state_dir)
+            state = State(settings.state_dir)
         state.load()
     account = None
     if settings.account_number:
@@ -117,16 +139,28 @@ def _run(settings, once: bool) -> int:
 
         account = Account(client, settings.account_number, settings.gas_unit)
     collector = Collector(settings, client, state, write_lines, account)
-    service = None if once else Service(collector, stop, settings.loop_time)
     meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters) or "none"
     source = f" + account {settings.account_number}" if account else ""
-    log.info(f"octopus-telegraf {__version__}: meters {meters}{source}; "
-             f"schema {settings.schema}; state {state.path or 'not kept (demo)'}")
-    if once:
-        try:
-            failed = collector.gather()
-        except BrokenPipeError:
-            return 0
-        return EXIT_ALL_FAILED if failed and failed >= len(collector.meters) else 0
+    kept = "not kept (demo)" if settings.demo else f"{state.path} (read only: --dry-run)" if dry_run else state.path
+    log.info(f"octopus-telegraf {__version__}: meters {meters}{source}; schema {settings.schema}; state {kept}")
+    service = Service(collector, signals, settings.loop_time, once=once)
     code = service.run()
-    os._exit(code)  # a request abandoned in the worker thread must not hold up the exit
+    if once and service.failed and service.failed >= len(collector.meters):
+        code = EXIT_ALL_FAILED
+    log.drain(0.5)
+    os._exit(code)  # a request or a write abandoned in the worker thread must not hold up the exit
+
+
+def _prepare_state_dir(directory: str) -> int:
+    """Made if missing, and private: progress is nobody else's business. Non-zero: cannot be used."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        log.error(f"OCTO_STATE_DIR {directory!r} cannot be created: {exc.strerror}")
+        return EXIT_BAD_CONFIG
+    try:
+        if os.stat(directory).st_mode & 0o077:
+            os.chmod(directory, 0o700)
+    except OSError:
+        log.warn(f"OCTO_STATE_DIR {directory!r}: cannot make it private (0700)")
+    return 0

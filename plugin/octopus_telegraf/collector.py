@@ -8,137 +8,51 @@ from dataclasses import replace
 
 from . import log
 from .api import ApiError
-from .lineprotocol import LineProtocolError, float_text, tag_prefix
+from .lineprotocol import LineProtocolError
+from .points import PointFormatter
 from .settings import Meter, Settings
 from .state import MeterProgress, State
 from .tariffs import DAY_NS, Prices
 from .timeutil import NS_PER_SECOND, floor_half_hour, iso_to_ns, london_day_start, london_days, ns_to_utc_z
 
-SEED_APP = "octopus-energy-consumption-metrics"
 HOUR_NS = 3600 * NS_PER_SECOND
 
 
-def parse_rows(results: list, on_bad) -> list[tuple[int, int, float]]:
+MAX_ROW_NS = 2**62  # about the year 2116: a later time would overflow InfluxDB's int64 nanoseconds
+FUTURE_SLACK_NS = 3600 * NS_PER_SECOND  # consumption is measured, never forecast
+
+
+def parse_rows(results: list, on_bad, now_ns: int) -> list[tuple[int, int, float]]:
     """(start ns, end ns, consumption) per API result, sorted; `on_bad(reason)` for each unusable row.
+    A half-hour listed twice keeps its last value in the page, so every gather agrees on one.
 
     A half-hour's start is the previous one's end, so each time string is parsed once, not twice."""
-    rows = []
+    rows: dict[int, tuple[int, int, float]] = {}
     previous_text = previous_ns = None
     for row in results:
         try:
             start_text, end_text, value = row["interval_start"], row["interval_end"], row["consumption"]
+            if type(start_text) is not str or type(end_text) is not str:
+                raise TypeError("interval times must be text")
             start = previous_ns if start_text == previous_text else iso_to_ns(start_text)
-            end = previous_ns = iso_to_ns(end_text)
-            previous_text = end_text
+            end = iso_to_ns(end_text)
+            previous_text, previous_ns = end_text, end
+            if type(value) is int:
+                value = float(value)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             on_bad(f"unreadable row ({type(exc).__name__})")
             continue
-        if type(value) is int:
-            value = float(value)
-        elif type(value) is not float or not math.isfinite(value):
-            on_bad(f"consumption {value!r} is not a finite number")
+        if type(value) is not float or not math.isfinite(value):
+            on_bad(f"consumption {value!r:.40} is not a finite number")
             continue
-        if end <= start:
-            on_bad("interval ends before it starts")
+        if not 0 <= start < end < MAX_ROW_NS:
+            on_bad("interval ends before it starts, or lies outside 1970-2116")
             continue
-        rows.append((start, end, value))
-    rows.sort()
-    return rows
-
-
-class PointFormatter:
-    """Line protocol for one meter's half-hours, in the chosen schema. Tag strings are built once."""
-
-    def __init__(self, settings: Settings, meter: Meter, prices=None):
-        self.settings = settings
-        self.meter = meter
-        self.prices = prices
-        self.priced = False  # set per gather: does the account give this meter's tariffs?
-        self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
-        self.fixed_rate = settings.fixed_cost.get(settings.cost_key(meter))
-        self.seed_schema = settings.schema == "seed"
-        self.stamp_end = self.seed_schema or settings.timestamp == "end"
-        self._fields_cache: dict[tuple, str] = {}
-        self._standing: dict[str, str] = {}  # tariff -> octopus_standing_charge tags
-        tags = {"fuel": meter.fuel, "direction": meter.direction, "meter_point": meter.point, "serial": meter.serial}
-        self.consumption = tag_prefix("octopus_consumption", tags)
-        self.collector = tag_prefix("octopus_collector", tags)
-        app = {"app": SEED_APP}
-        self.seed = {name: tag_prefix(name, app) for name in
-                     ("electricity", "electricity_cost", "electricity_export", "gas", "gaskwh", "gas_cost")}
-
-    def unit_rate(self, start_ns: int) -> float | None:
-        """p/kWh inc VAT for the half-hour starting at `start_ns`: the tariff's, else the fixed OCTO_*_COST."""
-        if self.priced:
-            rate = self.prices.unit_rate(self.meter, start_ns)
-            if rate is not None:
-                return rate
-        return self.fixed_rate
-
-    @property
-    def lines_per_half_hour(self) -> int:
-        """At most; what OCTO_MAX_POINTS is counted in."""
-        if not self.seed_schema:
-            return 1
-        return 3 if self.meter.fuel == "gas" else 2 if self.meter.direction == "import" else 1
-
-    def lines(self, start_ns: int, end_ns: int, value: float) -> list[str]:
-        """Raises LineProtocolError for a value that cannot be printed (an overflow to infinity)."""
-        stamp = end_ns if self.stamp_end else start_ns
-        rate = self.unit_rate(start_ns)
-        if self.seed_schema:
-            kwh = self._kwh(value)
-            return self._seed_lines(stamp, value, kwh, kwh * rate / 100 if rate is not None else None)
-        # Meter readings have three decimals and repeat all the time, and turning a float into text
-        # is the slowest step here: remember the fields of each (reading, rate) seen lately.
-        key = (value, rate)
-        fields = self._fields_cache.get(key)
-        if fields is None:
-            if len(self._fields_cache) >= 65536:
-                self._fields_cache.clear()
-            fields = self._fields_cache[key] = self._fields(value, rate)
-        return [f"{self.consumption} {fields} {stamp}"]
-
-    def _kwh(self, value: float) -> float:
-        """kWh from the meter's reading: converted only when the meter reports m³."""
-        return self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
-
-    def _fields(self, value: float, rate: float | None) -> str:
-        kwh = self._kwh(value)
-        fields = f"kwh={float_text(kwh)}"
-        if self.gas_m3:
-            fields += f",m3={float_text(value)}"
-        if rate is not None:
-            fields += f",unit_rate_pence={float_text(rate)},cost_gbp={float_text(kwh * rate / 100)}"
-        return fields
-
-    def _seed_lines(self, stamp: int, raw: float, kwh: float, cost: float | None) -> list[str]:
-        seed = self.seed
-        if self.meter.fuel == "gas":
-            out = [f"{seed['gas']} consumption={float_text(raw)} {stamp}",
-                   f"{seed['gaskwh']} consumption_kwh={float_text(kwh)} {stamp}"]
-            if cost is not None:
-                out.append(f"{seed['gas_cost']} price={float_text(cost)} {stamp}")
-            return out
-        if self.meter.direction == "export":
-            return [f"{seed['electricity_export']} consumption={float_text(kwh)} {stamp}"]
-        out = [f"{seed['electricity']} consumption={float_text(kwh)} {stamp}"]
-        if cost is not None:
-            out.append(f"{seed['electricity_cost']} price={float_text(cost)} {stamp}")
-        return out
-
-    def standing_line(self, day_ns: int, tariff: str, inc_vat: float, exc_vat: float) -> str:
-        prefix = self._standing.get(tariff)
-        if prefix is None:
-            prefix = self._standing[tariff] = tag_prefix("octopus_standing_charge", {
-                "fuel": self.meter.fuel, "meter_point": self.meter.point, "tariff": tariff})
-        return f"{prefix} inc_vat={float_text(inc_vat)},exc_vat={float_text(exc_vat)} {day_ns}"
-
-    def collector_line(self, now_ns: int, points: int, requests: int, errors: int, newest_end_ns: int | None) -> str:
-        fields = f"points={points}i,requests={requests}i,errors={errors}i"
-        if newest_end_ns is not None:
-            fields += f",lag_seconds={float_text((now_ns - newest_end_ns) / NS_PER_SECOND)}"
-        return f"{self.collector} {fields} {now_ns}"
+        if start > now_ns + FUTURE_SLACK_NS:
+            on_bad("interval in the future (is this machine's clock right?)")
+            continue
+        rows[start] = (start, end, value)
+    return sorted(rows.values())
 
 
 class Batch:
@@ -251,33 +165,55 @@ class Collector:
             if self.client.stop.is_set():
                 break
             share = budget // (len(self.meters) - index) or 1
-            used, ok = self.gather_meter(meter, share, read=account_read)
+            try:
+                used, ok = self.gather_meter(meter, share, read=account_read)
+            except BrokenPipeError:
+                raise  # nobody reads stdout any more: the service ends
+            except Exception as exc:  # a bug met by one meter must not stop the others
+                log.error(f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: gather failed: "
+                          f"{type(exc).__name__}: {exc}")
+                used, ok = 0, False
             budget = max(budget - used, 0)
             failed += not ok
+        if budget == 0:
+            log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
         with self.lock:
             if self.account is not None and not self.client.stop.is_set():
                 # rates older than every meter's look-back window are not needed again
                 needed = [p.period_from(self.lookback_ns) for m in self.meters if (p := self.state.meters.get(m.key))]
                 if needed:
                     self.prices.prune(min(needed) - 2 * DAY_NS)
-                lines = self.prices.unit_rate_lines(self.meters, budget) if octopus and budget else []
+                lines, rows = self.prices.unit_rate_lines(self.meters, budget) if octopus and budget else ([], [])
                 if lines:
                     self.output(lines)
+                for row in rows:  # marked only once written: a broken pipe leaves them for the next run
+                    row[4] = True
             self.state.save()  # the unit rates printed, and the rates pruned
         return failed
 
     def _initial_start(self, now_ns: int) -> int:
         if self.settings.backfill_from_ns is not None:
-            return self.settings.backfill_from_ns
+            return min(self.settings.backfill_from_ns, now_ns)
         return floor_half_hour(now_ns - int(self.settings.backfill_days * 86400) * NS_PER_SECOND)
+
+    def _progress(self, meter: Meter, now_ns: int) -> MeterProgress:
+        """A copy of the meter's saved progress (or a fresh one); a position in the future, left by a
+        wrong clock or setting, is brought back to now with one W! line: it would stop the meter for good."""
+        saved = self.state.meters.get(meter.key)
+        if saved is None:
+            return MeterProgress(self._initial_start(now_ns))
+        progress = replace(saved, printed=dict(saved.printed))
+        if progress.clamp(now_ns, self._initial_start(now_ns)):
+            restart = ns_to_utc_z(progress.period_from(self.lookback_ns))
+            log.warn(f"{meter.fuel} {meter.direction} meter {meter.point}: saved progress lay in the future "
+                     f"(was the clock wrong?); reading again from {restart}")
+        return progress
 
     def gather_meter(self, meter: Meter, budget: int, read: bool = True) -> tuple[int, bool]:
         """Fetch, print and save one meter. Returns (data points printed, succeeded)."""
         formatter = self.formatter(meter)
         now_ns = time.time_ns()
-        saved = self.state.meters.get(meter.key)
-        progress = (MeterProgress(self._initial_start(now_ns)) if saved is None
-                    else replace(saved, printed=dict(saved.printed)))
+        progress = self._progress(meter, now_ns)
         period_from = progress.period_from(self.lookback_ns)
         requests_before, errors_before = self.client.requests_made, self.client.errors_seen
         lines = Batch(lambda pending, snapshot: self._commit(meter, pending, snapshot))
@@ -289,7 +225,7 @@ class Collector:
             log.debug(f"{meter.fuel} {meter.direction} {meter.point}: API asked to wait, {waiting:.0f}s left")
         else:
             try:
-                self._read_consumption(meter, formatter, progress, period_from, budget, lines)
+                self._read_consumption(meter, formatter, progress, period_from, budget, lines, now_ns)
                 if self._agreements(meter.fuel, meter.point) and self.settings.schema == "octopus":
                     self.prices.refresh_upcoming(meter)
             except ApiError as exc:
@@ -315,8 +251,11 @@ class Collector:
             self.state.meters[meter.key] = progress
             self.state.save()  # right after the flush: a kill now repeats at most this batch
 
-    def _read_consumption(self, meter, formatter, progress, period_from, budget, lines) -> None:
-        """Append new or changed half-hours to `lines`, oldest first, updating `progress` page by page."""
+    def _read_consumption(self, meter, formatter, progress, period_from, budget, lines, now_ns) -> None:
+        """Append new or changed half-hours to `lines`, oldest first, updating `progress` page by page.
+
+        A half-hour is printed again when its value or its price changed: a rate that came late, or a
+        smart-charge dispatch learned after the half-hour was first printed."""
         printed = progress.printed
         per_row = formatter.lines_per_half_hour
         formatter.priced = bool(self._agreements(meter.fuel, meter.point))
@@ -331,37 +270,39 @@ class Collector:
         pages = self.client.consumption_pages(meter, ns_to_utc_z(period_from), self.settings.page_size)
         try:
             for results in pages:
-                # First choose what to print (new or changed, within the budget), then price it, then
-                # print it: a page whose prices cannot be had is left, whole, for the next gather.
+                rows = [row for row in parse_rows(results, skip, now_ns) if row[0] >= period_from]  # asked-for only
+                if not rows:
+                    continue
+                if progress.newest_end_ns is None or rows[-1][1] > progress.newest_end_ns:
+                    progress.newest_end_ns = rows[-1][1]
+                # Price the page first (a page whose rates cannot be had is left, whole, for the next
+                # gather), then choose what is new or changed within the budget, then print it.
+                first_day = london_day_start(rows[0][0])
+                self.prices.prepare(meter, first_day, rows[-1][1])
                 todo = []
                 page_cursor = None
                 full = False
-                for row in parse_rows(results, skip):
-                    start, end, value = row
-                    if start < period_from:
-                        continue  # the API sometimes returns more than asked
-                    if progress.newest_end_ns is None or end > progress.newest_end_ns:
-                        progress.newest_end_ns = end
-                    if printed.get(start) != value:
+                for start, end, value in rows:
+                    price = formatter.price(start)
+                    mark = (value, *price)
+                    if printed.get(start) != mark:
                         # room for this half-hour, and for a standing charge per London day (>= 23 h) so far
                         days = (end - todo[0][0]) // (23 * HOUR_NS) + 1 if priced and todo else int(priced)
                         if len(lines) + (len(todo) + 1) * per_row + days > budget:
                             full = True  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
                             break
-                        todo.append(row)
+                        todo.append((start, end, value, price, mark))
                     page_cursor = start
-                if todo:
-                    first_day = london_day_start(todo[0][0])
-                    self.prices.prepare(meter, first_day, todo[-1][1])
-                    for start, end, value in todo:
-                        try:
-                            lines.extend(formatter.lines(start, end, value))
-                        except LineProtocolError as exc:
-                            skip(str(exc))
-                            continue
-                        printed[start] = value
-                    if priced:
-                        lines.extend(self._standing_lines(meter, formatter, progress, first_day, todo[-1][1]))
+                for start, end, value, price, mark in todo:
+                    try:
+                        lines.extend(formatter.lines(start, end, value, price))
+                    except LineProtocolError as exc:
+                        skip(str(exc))
+                        continue
+                    printed[start] = mark
+                if priced and todo:
+                    lines.extend(self._standing_lines(meter, formatter, progress, london_day_start(todo[0][0]),
+                                                      todo[-1][1]))
                 if page_cursor is not None and (progress.cursor_ns is None or page_cursor > progress.cursor_ns):
                     progress.cursor_ns = page_cursor
                 if full:

@@ -1,21 +1,35 @@
-"""One-line stderr logs with Telegraf's level prefixes; secrets are masked before anything is written."""
+"""One-line stderr logs with Telegraf's level prefixes; secrets are masked before anything is written.
 
-import sys
+Lines go through a small queue to a writer thread: when nobody reads stderr and its pipe is full, a
+log call must not block the thread that is stopping the service. What does not fit is dropped.
+"""
+
+import os
+import queue
 import threading
 
 LEVELS = {"debug": 0, "info": 1, "warn": 2, "error": 3}
 PREFIX = {"debug": "D! ", "info": "I! ", "warn": "W! ", "error": "E! "}
 MAX_LINE = 900  # Telegraf stops reading stderr after one 64 KiB line; stay far below 1 KiB
+QUEUE_LINES = 1000
 
 _threshold = LEVELS["info"]
 _secrets: list[str] = []
-_lock = threading.Lock()
+_queue: "queue.Queue[bytes]" = queue.Queue(QUEUE_LINES)
+_writer: threading.Thread | None = None
+_writer_lock = threading.Lock()
 
 
 def configure(level: str, secrets=()) -> None:
     global _threshold
     _threshold = LEVELS[level]
     _secrets[:] = [s for s in secrets if s]
+
+
+def add_secret(secret: str) -> None:
+    """A token learned at run time is masked like the key."""
+    if secret and secret not in _secrets:
+        _secrets.append(secret)
 
 
 def _clean(message: str) -> str:
@@ -27,16 +41,39 @@ def _clean(message: str) -> str:
     return message
 
 
+def _write_forever() -> None:
+    while True:
+        data = _queue.get()
+        try:
+            while data:
+                data = data[os.write(2, data):]
+        except OSError:
+            pass  # Telegraf went away; nothing useful left to do with the message
+        _queue.task_done()
+
+
 def log(level: str, message: str) -> None:
+    global _writer
     if LEVELS[level] < _threshold:
         return
-    line = PREFIX[level] + _clean(str(message)) + "\n"
-    with _lock:
-        try:
-            sys.stderr.write(line)
-            sys.stderr.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # Telegraf went away; nothing useful left to do with the message
+    if _writer is None:
+        with _writer_lock:
+            if _writer is None:
+                _writer = threading.Thread(target=_write_forever, name="stderr", daemon=True)
+                _writer.start()
+    try:
+        _queue.put_nowait((PREFIX[level] + _clean(str(message)) + "\n").encode("utf-8", "replace"))
+    except queue.Full:
+        pass
+
+
+def drain(timeout: float = 1.0) -> None:
+    """Give the writer up to `timeout` seconds to write what is queued (a blocked stderr gets no more)."""
+    if _writer is None:
+        return
+    done = threading.Event()
+    threading.Thread(target=lambda: (_queue.join(), done.set()), daemon=True).start()
+    done.wait(timeout)
 
 
 def debug(message: str) -> None:

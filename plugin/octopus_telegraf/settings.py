@@ -4,6 +4,7 @@ import ipaddress
 import math
 import os
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -53,7 +54,7 @@ SETTINGS = [
     ("OCTO_STATE_DIR", None, "where progress is kept (default $STATE_DIRECTORY, $XDG_STATE_HOME/octopus-telegraf "
                              "or ~/.local/state/octopus-telegraf)"),
     ("OCTO_API_URL", "https://api.octopus.energy", "API origin (https, or http on loopback only)"),
-    ("OCTO_HTTP_TIMEOUT", "90", "seconds one API request may take"),
+    ("OCTO_HTTP_TIMEOUT", "90", "seconds one API request may take, its whole body included (at most 600)"),
     ("OCTO_RETRY_PAUSE", "1", "seconds before retrying a failed request (the second retry waits 3x as long)"),
     ("OCTO_TIMESTAMP", "start", "stamp a half-hour at its start or end"),
     ("OCTO_SCHEMA", "octopus", "output schema: octopus or seed (the Node.js tool's measurements)"),
@@ -62,6 +63,7 @@ SETTINGS = [
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
 ]
 SECRET_SETTINGS = {"OCTO_API_KEY"}
+ACCOUNT_NUMBER = re.compile(r"A-[0-9A-Z]{8}")
 _UNEXPANDED = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 DEFAULT_API_URL = "https://api.octopus.energy"
 
@@ -142,6 +144,10 @@ def _api_url(raw: dict) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.path or parts.query:
         raise SettingsError(f"OCTO_API_URL must be an origin like {DEFAULT_API_URL}, not {text!r}")
+    try:
+        parts.port  # noqa: B018 - urllib raises for a port outside 0-65535
+    except ValueError:
+        raise SettingsError(f"OCTO_API_URL has a port that does not exist: {text!r}") from None
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise SettingsError("OCTO_API_URL must use https unless its host is loopback (the key would travel in clear)")
     return text
@@ -219,11 +225,16 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
     if not demo:
         if not raw["OCTO_API_KEY"]:
             raise SettingsError("OCTO_API_KEY is required (or run with --demo)")
-        if not raw["OCTO_API_KEY"].isprintable():
-            raise SettingsError("OCTO_API_KEY must be printable text")
+        if not raw["OCTO_API_KEY"].isprintable() or not raw["OCTO_API_KEY"].isascii():
+            raise SettingsError("OCTO_API_KEY must be printable ASCII text (keys look like sk_live_...)")
         if not meters and not raw["OCTO_ACCOUNT_NUMBER"]:
             raise SettingsError("OCTO_ELECTRIC_MPAN (or OCTO_EXPORT_MPAN, OCTO_GAS_MPRN, OCTO_ACCOUNT_NUMBER) "
                                 "must be set: no meter is configured")
+    account_number = raw["OCTO_ACCOUNT_NUMBER"]
+    if account_number is not None:
+        account_number = account_number.upper()
+        if not ACCOUNT_NUMBER.fullmatch(account_number):
+            raise SettingsError(f"OCTO_ACCOUNT_NUMBER must look like A-1234ABCD, not {raw['OCTO_ACCOUNT_NUMBER']!r}")
 
     backfill_from = raw["OCTO_BACKFILL_FROM"]
     if backfill_from is not None:
@@ -231,10 +242,12 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
             backfill_from = parse_date_or_datetime(backfill_from)
         except (ValueError, OverflowError):
             raise SettingsError(f"OCTO_BACKFILL_FROM must be an ISO date or datetime, not {backfill_from!r}") from None
+        if backfill_from > time.time_ns():
+            raise SettingsError(f"OCTO_BACKFILL_FROM must not be in the future, not {raw['OCTO_BACKFILL_FROM']!r}")
 
     return Settings(
         api_key=raw["OCTO_API_KEY"],
-        account_number=raw["OCTO_ACCOUNT_NUMBER"],
+        account_number=account_number,
         meters=meters,
         fixed_cost={
             key: cost
@@ -254,7 +267,7 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
         max_points=_number(raw, "OCTO_MAX_POINTS", integer=True, minimum=1),
         state_dir=raw["OCTO_STATE_DIR"] or default_state_dir(env),
         api_url=_api_url(raw),
-        http_timeout=_number(raw, "OCTO_HTTP_TIMEOUT", above=0),
+        http_timeout=_number(raw, "OCTO_HTTP_TIMEOUT", above=0, maximum=600),
         retry_pause=_number(raw, "OCTO_RETRY_PAUSE", minimum=0, maximum=30),
         timestamp=_choice(raw, "OCTO_TIMESTAMP", {"start": "start", "end": "end"}),
         schema=_choice(raw, "OCTO_SCHEMA", {"octopus": "octopus", "seed": "seed"}),

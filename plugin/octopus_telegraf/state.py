@@ -3,6 +3,8 @@
 Only the look-back window's printed values are kept, so the file stays small however long it runs.
 """
 
+import fcntl
+import glob
 import json
 import os
 import tempfile
@@ -10,9 +12,51 @@ from dataclasses import dataclass, field
 
 from . import log
 from .tariffs import RateSeries
+from .timeutil import floor_half_hour
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
+LARGEST_NS = 2**62  # beyond the year 2116: a cursor this large is damage, not progress
+
+
+class DirectoryInUse(Exception):
+    """Another octopus-telegraf process holds the state directory."""
+
+
+def lock_directory(directory: str, name: str):
+    """An advisory lock on `directory/name.lock`, held while the returned file stays open. The kernel
+    releases it when the process dies, however it dies. Raises DirectoryInUse."""
+    path = os.path.join(directory, f"{name}.lock")
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()[:20]
+        handle.close()
+        raise DirectoryInUse(f"process {holder or '?'} holds {path}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def remove_leftovers(directory: str) -> None:
+    """Temporary files of saves that a kill interrupted; only called while holding the directory's lock."""
+    for path in glob.glob(os.path.join(directory, ".state-*.tmp")):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _ns(value, optional=True) -> int | None:
+    if value is None and optional:
+        return None
+    if type(value) is not int or not 0 <= value < LARGEST_NS:
+        raise ValueError(f"{value!r:.30} is not a time")
+    return value
 
 
 @dataclass
@@ -20,7 +64,8 @@ class MeterProgress:
     start_ns: int  # where this meter's backfill began; never read before it
     cursor_ns: int | None = None  # start of the newest interval printed (or confirmed unchanged)
     newest_end_ns: int | None = None  # end of the newest interval the API has returned
-    printed: dict[int, float] = field(default_factory=dict)  # interval start ns -> value, look-back window only
+    # interval start ns -> (value, p/kWh or None, dispatched) as printed; the look-back window only
+    printed: dict[int, tuple] = field(default_factory=dict)
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
 
     def period_from(self, lookback_ns: int) -> int:
@@ -36,32 +81,49 @@ class MeterProgress:
             for start in [start for start in self.printed if start < keep_from]:
                 del self.printed[start]  # in place: a gather in progress holds this very dict
 
+    def clamp(self, now_ns: int, fresh_start_ns: int) -> bool:
+        """Bring a position in the future (a clock that was wrong, a backfill date since corrected) back
+        to what now allows. True when anything changed."""
+        changed = False
+        if self.start_ns > now_ns:
+            self.start_ns, changed = fresh_start_ns, True
+        if self.cursor_ns is not None and self.cursor_ns > now_ns:
+            self.cursor_ns = max((s for s in self.printed if s <= now_ns), default=floor_half_hour(now_ns))
+            changed = True
+        if self.newest_end_ns is not None and self.newest_end_ns > now_ns:
+            self.newest_end_ns, changed = None, True
+        for start in [start for start in self.printed if start > now_ns]:
+            del self.printed[start]
+        if self.standing_through_ns is not None and self.standing_through_ns > now_ns:
+            self.standing_through_ns, changed = None, True
+        return changed
+
     def to_json(self) -> dict:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
-                "printed": [[start, value] for start, value in sorted(self.printed.items())],
+                "printed": [[start, *mark] for start, mark in sorted(self.printed.items())],
                 "standing_through": self.standing_through_ns}
 
     @classmethod
     def from_json(cls, data: dict) -> "MeterProgress":
-        def optional_int(value):
-            if value is not None and type(value) is not int:
-                raise ValueError("not an integer")
-            return value
-
+        printed = {}
+        for start, value, *price in data.get("printed", []):
+            rate = None if not price or price[0] is None else float(price[0])
+            printed[_ns(start, optional=False)] = (float(value), rate, bool(price[1:2] and price[1]))
         return cls(
-            start_ns=optional_int(data["start"]) or 0,
-            cursor_ns=optional_int(data.get("cursor")),
-            newest_end_ns=optional_int(data.get("newest_end")),
-            printed={int(start): float(value) for start, value in data.get("printed", [])},
-            standing_through_ns=optional_int(data.get("standing_through")),
+            start_ns=_ns(data["start"], optional=False),
+            cursor_ns=_ns(data.get("cursor")),
+            newest_end_ns=_ns(data.get("newest_end")),
+            printed=printed,
+            standing_through_ns=_ns(data.get("standing_through")),
         )
 
 
 class State:
     """In memory: progress by meter key. `path` None keeps nothing on disk (the demo)."""
 
-    def __init__(self, directory: str | None):
-        self.path = os.path.join(directory, STATE_FILE) if directory else None
+    def __init__(self, directory: str | None, name: str = STATE_FILE, read_only: bool = False):
+        self.path = os.path.join(directory, name) if directory else None
+        self.read_only = read_only  # --dry-run: reads where it stands, remembers nothing
         self.meters: dict[str, MeterProgress] = {}
         self.tariffs: dict[str, RateSeries] = {}  # "tariff code|kind" -> rates
 
@@ -78,12 +140,12 @@ class State:
             log.debug(f"state loaded from {self.path}: {len(self.meters)} meters")
         except FileNotFoundError:
             log.warn(f"no saved state at {self.path}: starting a fresh backfill")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
             self.meters, self.tariffs = {}, {}
             log.warn(f"state file {self.path} is unreadable ({type(exc).__name__}: {exc}); starting a fresh backfill")
 
     def save(self) -> None:
-        if not self.path:
+        if not self.path or self.read_only:
             return
         directory = os.path.dirname(self.path)
         text = json.dumps({"version": FORMAT_VERSION,

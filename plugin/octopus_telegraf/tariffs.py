@@ -6,6 +6,7 @@ gather needs, and are remembered in the state; only the look-back window's are k
 
 import bisect
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
@@ -18,6 +19,8 @@ from .timeutil import NS_PER_SECOND, iso_to_ns, london_day_start, ns_to_utc_z
 RATE_PAGE_SIZE = 1500
 UPCOMING_REFRESH_SECONDS = 2 * 3600  # Agile's next day appears around 16:00 London
 UPCOMING_NS = 2 * 86400 * NS_PER_SECOND
+UNPRICEABLE_SECONDS = 3600  # a rates endpoint that answered 404 is asked again after this long
+LARGEST_NS = 2**62  # beyond the year 2116: a time InfluxDB's int64 nanoseconds cannot hold for long
 DAY_NS = 86400 * NS_PER_SECOND
 KIND_PATHS = {"standard": "standard-unit-rates", "day": "day-unit-rates", "night": "night-unit-rates",
               "standing": "standing-charges"}
@@ -111,7 +114,7 @@ class Prices:
         self.night_from, self.night_to = settings.e7_night
         self.links: dict[str, dict[str, str]] = {}  # tariff code -> kind -> URL, per process
         self.products: dict[str, dict | None] = {}  # product code -> document (None: 404), per process
-        self.unpriceable: set[str] = set()  # "code|kind" the API cannot give: warned once
+        self.unpriceable: dict[str, float] = {}  # "code|kind" -> monotonic time to ask again after a 404
 
     # -- lookups -----------------------------------------------------------------------------
     def tariff_at(self, meter, moment_ns: int) -> TariffCode | None:
@@ -129,6 +132,10 @@ class Prices:
         else:  # a window across midnight
             night = seconds >= self.night_from or seconds < self.night_to
         return "night" if night else "day"
+
+    def price(self, meter, start_ns: int) -> tuple[float | None, bool]:
+        """(p/kWh inc VAT, dispatched) for the half-hour starting at start_ns."""
+        return self.unit_rate(meter, start_ns), False
 
     def unit_rate(self, meter, start_ns: int) -> float | None:
         """p/kWh inc VAT for the half-hour starting at start_ns, or None when no tariff rate is known."""
@@ -168,31 +175,34 @@ class Prices:
             series = self.series.setdefault(f"{tariff.code}|{kind}", RateSeries())
             if time.time() - series.upcoming_at >= UPCOMING_REFRESH_SECONDS:
                 start = series.covered_to if series.covered_to is not None else london_day_start(now_ns)
-                self._fetch(tariff, kind, series, min(start, now_ns), now_ns + UPCOMING_NS)
-                series.covered_to = max(series.covered_to or now_ns, now_ns)
-                series.covered_from = series.covered_from if series.covered_from is not None else min(start, now_ns)
+                if self._fetch(tariff, kind, series, min(start, now_ns), now_ns + UPCOMING_NS):
+                    series.covered_to = max(series.covered_to or now_ns, now_ns)
+                    if series.covered_from is None:
+                        series.covered_from = min(start, now_ns)
                 series.upcoming_at = time.time()
 
     def _cover(self, tariff: TariffCode, kind: str, low: int, high: int, now_ns: int) -> None:
+        """Fetch what [low, high) needs and the series has not got. A span counts as covered only
+        when rows came: an empty answer or a 404 is asked again later, never taken as "no price"."""
         key = f"{tariff.code}|{kind}"
-        if key in self.unpriceable:
+        if self.unpriceable.get(key, 0) > time.monotonic():
             return
         series = self.series.setdefault(key, RateSeries())
         if series.covered_from is None:
-            self._fetch(tariff, kind, series, low, high)
-            series.covered_from, series.covered_to = low, min(high, now_ns)
+            if self._fetch(tariff, kind, series, low, high):
+                series.covered_from, series.covered_to = low, min(high, now_ns)
             return
-        if low < series.covered_from:
-            self._fetch(tariff, kind, series, low, series.covered_from)
+        if low < series.covered_from and self._fetch(tariff, kind, series, low, series.covered_from):
             series.covered_from = low
-        if high > series.covered_to and series.covered_to < now_ns:
-            self._fetch(tariff, kind, series, series.covered_to, high)
+        if high > series.covered_to and series.covered_to < now_ns and \
+                self._fetch(tariff, kind, series, series.covered_to, high):
             series.covered_to = min(high, now_ns)
 
-    def _fetch(self, tariff: TariffCode, kind: str, series: RateSeries, low: int, high: int) -> None:
+    def _fetch(self, tariff: TariffCode, kind: str, series: RateSeries, low: int, high: int) -> int:
+        """Merge the rows of [low, high) into `series`; how many came. Raises ApiError (transient)."""
         url = self._kind_url(tariff, kind)
         if url is None:
-            return
+            return 0
         query = {"period_from": ns_to_utc_z(low), "period_to": ns_to_utc_z(high), "page_size": RATE_PAGE_SIZE}
         chosen = self.settings.payment_method
         picked: dict[int, tuple[int, list]] = {}  # valid_from -> (preference, row)
@@ -207,12 +217,14 @@ class Prices:
                         picked[row[0]] = (preference, row)
         except ApiError as exc:
             if exc.status == 404:
-                self.unpriceable.add(f"{tariff.code}|{kind}")
-                log.warn(f"tariff {tariff.code}: no {kind} rates at the API (HTTP 404); using OCTO_*_COST if set")
-                return
+                self.unpriceable[f"{tariff.code}|{kind}"] = time.monotonic() + UNPRICEABLE_SECONDS
+                log.warn(f"tariff {tariff.code}: no {kind} rates at the API (HTTP 404); using OCTO_*_COST if set "
+                         f"and asking again in {UNPRICEABLE_SECONDS // 60} minutes")
+                return 0
             raise
         series.merge([row for _, row in picked.values()])
         log.debug(f"tariff {tariff.code} {kind}: {len(picked)} rows for {ns_to_utc_z(low)}..{ns_to_utc_z(high)}")
+        return len(picked)
 
     @staticmethod
     def _rate_row(raw) -> tuple[list | None, str | None]:
@@ -223,8 +235,10 @@ class Prices:
             valid_to = raw.get("valid_to")
             row = [iso_to_ns(raw["valid_from"]), iso_to_ns(valid_to) if valid_to else None, float(inc), float(exc),
                    False]
+            if not 0 <= row[0] < LARGEST_NS or not all(map(math.isfinite, row[2:4])):
+                return None, None
             return row, raw.get("payment_method")
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
             return None, None
 
     def _kind_url(self, tariff: TariffCode, kind: str) -> str | None:
@@ -272,9 +286,10 @@ class Prices:
             series.prune(keep_from)
 
     # -- points ------------------------------------------------------------------------------
-    def unit_rate_lines(self, meters, budget: int) -> list[str]:
-        """octopus_unit_rate points not printed yet (or whose price changed), oldest first."""
-        lines = []
+    def unit_rate_lines(self, meters, budget: int) -> tuple[list[str], list[list]]:
+        """octopus_unit_rate points not printed yet (or whose price changed), and their rows, which the
+        caller marks printed once the lines are written."""
+        lines, rows = [], []
         seen = set()
         for meter in meters:
             codes = {a.tariff_code for a in self.agreements_for(meter.fuel, meter.point)}
@@ -293,8 +308,8 @@ class Prices:
                         if row[4]:
                             continue
                         if len(lines) >= budget:
-                            return lines
+                            return lines, rows
                         # an open-ended row is stamped at valid_from; its end is not known yet
                         lines.append(f"{prefix} inc_vat={float_text(row[2])},exc_vat={float_text(row[3])} {row[0]}")
-                        row[4] = True
-        return lines
+                        rows.append(row)
+        return lines, rows

@@ -1,0 +1,107 @@
+"""The text of one meter's points in the chosen schema: tag strings built once, fields cached."""
+
+from .lineprotocol import float_text, tag_prefix
+from .settings import Meter, Settings
+from .timeutil import NS_PER_SECOND
+
+SEED_APP = "octopus-energy-consumption-metrics"
+NO_PRICE = (None, False)  # (p/kWh inc VAT, re-priced by a smart-charge dispatch)
+
+
+class PointFormatter:
+    """Line protocol for one meter's half-hours. `price(start)` says what a half-hour cost per kWh."""
+
+    def __init__(self, settings: Settings, meter: Meter, prices=None):
+        self.settings = settings
+        self.meter = meter
+        self.prices = prices
+        self.priced = False  # set per gather: does the account give this meter's tariffs?
+        self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
+        self.export = meter.direction == "export"
+        self.fixed_price = (settings.fixed_cost.get(settings.cost_key(meter)), False)
+        self.seed_schema = settings.schema == "seed"
+        self.stamp_end = self.seed_schema or settings.timestamp == "end"
+        self._fields_cache: dict[tuple, str] = {}
+        self._standing: dict[str, str] = {}  # tariff -> octopus_standing_charge tags
+        tags = {"fuel": meter.fuel, "direction": meter.direction, "meter_point": meter.point, "serial": meter.serial}
+        self.consumption = tag_prefix("octopus_consumption", tags)
+        self.collector = tag_prefix("octopus_collector", tags)
+        app = {"app": SEED_APP}
+        self.seed = {name: tag_prefix(name, app) for name in
+                     ("electricity", "electricity_cost", "electricity_export", "gas", "gaskwh", "gas_cost")}
+
+    def price(self, start_ns: int) -> tuple[float | None, bool]:
+        """(p/kWh inc VAT, dispatched) for the half-hour at `start_ns`: the tariff's, else the fixed OCTO_*_COST."""
+        if self.priced:
+            price = self.prices.price(self.meter, start_ns)
+            if price[0] is not None:
+                return price
+        return self.fixed_price
+
+    @property
+    def lines_per_half_hour(self) -> int:
+        """At most; what OCTO_MAX_POINTS is counted in."""
+        if not self.seed_schema:
+            return 1
+        return 3 if self.meter.fuel == "gas" else 2 if self.meter.direction == "import" else 1
+
+    def lines(self, start_ns: int, end_ns: int, value: float, price: tuple[float | None, bool]) -> list[str]:
+        """Raises LineProtocolError for a value that cannot be printed (an overflow to infinity)."""
+        stamp = end_ns if self.stamp_end else start_ns
+        rate = price[0]
+        if self.seed_schema:
+            kwh = self._kwh(value)
+            return self._seed_lines(stamp, value, kwh, kwh * rate / 100 if rate is not None else None)
+        # Meter readings have three decimals and repeat all the time, and turning a float into text
+        # is the slowest step here: remember the fields of each (reading, price) seen lately.
+        key = (value, price)
+        fields = self._fields_cache.get(key)
+        if fields is None:
+            if len(self._fields_cache) >= 65536:
+                self._fields_cache.clear()
+            fields = self._fields_cache[key] = self._fields(value, price)
+        return [f"{self.consumption} {fields} {stamp}"]
+
+    def _kwh(self, value: float) -> float:
+        """kWh from the meter's reading: converted only when the meter reports m³."""
+        return self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
+
+    def _fields(self, value: float, price: tuple[float | None, bool]) -> str:
+        kwh = self._kwh(value)
+        fields = f"kwh={float_text(kwh)}"
+        if self.gas_m3:
+            fields += f",m3={float_text(value)}"
+        rate, dispatched = price
+        if rate is not None:
+            fields += f",unit_rate_pence={float_text(rate)},cost_gbp={float_text(kwh * rate / 100)}"
+        if dispatched:
+            fields += ",dispatched=true"
+        return fields
+
+    def _seed_lines(self, stamp: int, raw: float, kwh: float, cost: float | None) -> list[str]:
+        seed = self.seed
+        if self.meter.fuel == "gas":
+            out = [f"{seed['gas']} consumption={float_text(raw)} {stamp}",
+                   f"{seed['gaskwh']} consumption_kwh={float_text(kwh)} {stamp}"]
+            if cost is not None:
+                out.append(f"{seed['gas_cost']} price={float_text(cost)} {stamp}")
+            return out
+        if self.export:
+            return [f"{seed['electricity_export']} consumption={float_text(kwh)} {stamp}"]
+        out = [f"{seed['electricity']} consumption={float_text(kwh)} {stamp}"]
+        if cost is not None:
+            out.append(f"{seed['electricity_cost']} price={float_text(cost)} {stamp}")
+        return out
+
+    def standing_line(self, day_ns: int, tariff: str, inc_vat: float, exc_vat: float) -> str:
+        prefix = self._standing.get(tariff)
+        if prefix is None:
+            prefix = self._standing[tariff] = tag_prefix("octopus_standing_charge", {
+                "fuel": self.meter.fuel, "meter_point": self.meter.point, "tariff": tariff})
+        return f"{prefix} inc_vat={float_text(inc_vat)},exc_vat={float_text(exc_vat)} {day_ns}"
+
+    def collector_line(self, now_ns: int, points: int, requests: int, errors: int, newest_end_ns: int | None) -> str:
+        fields = f"points={points}i,requests={requests}i,errors={errors}i"
+        if newest_end_ns is not None:
+            fields += f",lag_seconds={float_text((now_ns - newest_end_ns) / NS_PER_SECOND)}"
+        return f"{self.collector} {fields} {now_ns}"
