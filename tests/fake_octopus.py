@@ -63,7 +63,7 @@ def parse_query_time(text: str) -> int:
 
 @dataclass
 class Fault:
-    kind: str  # status | html | slow | reset | truncated | foreign_next | over_return
+    kind: str  # status | html | slow | drip | reset | truncated | foreign_next | over_return | raw
     path: str = ""  # applies to requests whose path contains this
     times: int = 1
     status: int = 500
@@ -185,6 +185,20 @@ class FakeOctopus:
                     return self._send(fault.status, json.dumps(body).encode(), "application/json", headers)
                 if fault and fault.kind == "raw":
                     return self._send(200, fault.body, "application/json")
+                if fault and fault.kind == "drip":  # headers at once, then a byte every `seconds`
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    try:
+                        for _ in range(int(60 / fault.seconds)):
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                            time.sleep(fault.seconds)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return
                 if fault and fault.kind == "html":
                     page = (b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>"
                             b"<body><h1>Sorry, you have been blocked</h1>\n<p>Ray ID: 7f00</p></body></html>")

@@ -35,6 +35,11 @@ BAD = [
     ({"OCTO_API_URL": "ftp://127.0.0.1"}, "OCTO_API_URL"),
     ({"OCTO_API_URL": "https://api.octopus.energy/v1/"}, "OCTO_API_URL"),
     ({"OCTO_HTTP_TIMEOUT": "0"}, "OCTO_HTTP_TIMEOUT"),
+    ({"OCTO_HTTP_TIMEOUT": "1e300"}, "OCTO_HTTP_TIMEOUT"),  # accepted once, then failed every request
+    ({"OCTO_API_KEY": "sk_live_ключ"}, "OCTO_API_KEY"),  # not Latin-1: every request raised
+    ({"OCTO_API_URL": "http://127.0.0.1:99999"}, "OCTO_API_URL"),
+    ({"OCTO_BACKFILL_FROM": "2999-01-01"}, "OCTO_BACKFILL_FROM"),  # would have waited for ever
+    ({"OCTO_ACCOUNT_NUMBER": "garbage"}, "OCTO_ACCOUNT_NUMBER"),
     ({"OCTO_RETRY_PAUSE": "-1"}, "OCTO_RETRY_PAUSE"),
     ({"OCTO_E7_NIGHT": "night"}, "OCTO_E7_NIGHT"),
     ({"OCTO_TIMESTAMP": "middle"}, "OCTO_TIMESTAMP"),
