@@ -358,3 +358,11 @@ def test_network_errors_name_the_host_and_the_cause(two_meters):
     result = run_once({**two_meters, "OCTO_API_URL": f"http://127.0.0.1:{port}", "OCTO_RETRY_PAUSE": "0"})
     warnings = [line for line in result.stderr.decode().splitlines() if line.startswith("W! ") and "meter" in line]
     assert len(warnings) == 2 and all("127.0.0.1: network error: Connection refused" in line for line in warnings)
+
+
+def test_the_point_budget_stopping_a_gather_is_one_info_line(two_meters):
+    stopped = run_once({**two_meters, "OCTO_MAX_POINTS": "100"}).stderr.decode().splitlines()
+    assert [line for line in stopped if "reached" in line] == [
+        "I! OCTO_MAX_POINTS (100) reached: the rest follows on the next gathers"]
+    whole = run_once({**two_meters, "OCTO_BACKFILL_FROM": "2024-04-30"}).stderr.decode()
+    assert "reached" not in whole

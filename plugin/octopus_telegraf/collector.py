@@ -96,6 +96,7 @@ class Collector:
         self.wait_until: dict[str, float] = {}  # meter key -> monotonic time a long Retry-After ends
         self.lookback_ns = int(settings.lookback_hours * HOUR_NS)
         self.lock = threading.Lock()  # output + progress + save happen together, never interleaved
+        self.budget_reached = False  # this gather stopped at OCTO_MAX_POINTS: the rest follows
 
     def _agreements(self, fuel: str, point: str):
         return self.account.agreements(fuel, point) if self.account else []
@@ -159,6 +160,7 @@ class Collector:
         if not account_read and not self.meters:
             return 1
         failed = 0
+        self.budget_reached = False
         octopus = self.settings.schema == "octopus"
         budget = max(self.settings.max_points - (len(self.meters) if octopus else 0), 1)
         for index, meter in enumerate(self.meters):
@@ -175,7 +177,7 @@ class Collector:
                 used, ok = 0, False
             budget = max(budget - used, 0)
             failed += not ok
-        if budget == 0:
+        if self.budget_reached:
             log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
         with self.lock:
             if self.account is not None and not self.client.stop.is_set():
@@ -306,6 +308,7 @@ class Collector:
                 if page_cursor is not None and (progress.cursor_ns is None or page_cursor > progress.cursor_ns):
                     progress.cursor_ns = page_cursor
                 if full:
+                    self.budget_reached = True
                     return
                 lines.flush_if_large(progress, self.lookback_ns)
         finally:
