@@ -102,6 +102,11 @@ class FakeOctopus:
         self.rates: dict[tuple[str, str], list[dict]] = {}  # (tariff code, kind path) -> rate rows
         self.gas_units: dict[str, str] = {}  # GraphQL consumptionUnits by gas serial ("m³" or "kWh")
         self.graphql_calls: list[dict] = []
+        self.graphql_errors: list[str] = []  # error codes the next GraphQL calls answer with, one each
+        self.graphql_now_ns: int | None = None  # the clock of the 12-hour dispatch window; None: real time
+        self.dispatches: list[dict] = []  # {"start": ns, "end": ns, "delta": "-1.20", "source": ...}
+        self.live_tokens: set[str] = set()
+        self.tokens_issued = 0
         self.chaos = None  # a callable(path) -> Fault or None, asked when no queued fault applies
         self.unknown_points: set[str] = set()  # meter points that answer 404 for now
         self.raw_requests: list[tuple[str, bytes]] = []  # (origin, request line + headers) as received
@@ -309,16 +314,44 @@ class FakeOctopus:
                 "previous": None, "results": chosen[(page - 1) * size: page * size]}
 
     def graphql(self, body: dict, authorization: str | None):
-        self.graphql_calls.append(body)
+        """Kraken as clients meet it: always HTTP 200, errors by code; tokens that expire; dispatches
+        that vanish 12 hours after they end, on a clock the test controls (`graphql_now_ns`)."""
+        with self.lock:
+            self.graphql_calls.append(body)
+            forced = self.graphql_errors.pop(0) if self.graphql_errors else None
         query = body.get("query", "")
+        if forced:
+            message = "Too many requests." if forced in ("KT-CT-1199", "OE-0002") else "Error"
+            return {"errors": [{"message": message, "extensions": {"errorCode": forced}}]}
         if "obtainKrakenToken" in query:
             if body.get("variables", {}).get("key") != self.api_key:
                 return {"errors": [{"message": "Invalid key", "extensions": {"errorCode": "KT-CT-1139"}}]}
-            return {"data": {"obtainKrakenToken": {"token": "kraken-token-1"}}}
-        if authorization != "kraken-token-1":
-            return {"errors": [{"message": "Unauthorized", "extensions": {"errorCode": "KT-CT-1139"}}]}
+            with self.lock:
+                self.tokens_issued += 1
+                token = f"kraken-token-{self.tokens_issued}"
+                self.live_tokens.add(token)
+            return {"data": {"obtainKrakenToken": {"token": token, "refreshToken": f"refresh-{token}",
+                                                   "refreshExpiresIn": 604800}}}
+        token = (authorization or "").removeprefix("JWT ")
+        if token not in self.live_tokens:
+            code = "KT-CT-1124" if token.startswith("kraken-token-") else "KT-CT-1139"
+            return {"errors": [{"message": "Signature of the JWT has expired." if code == "KT-CT-1124"
+                                else "Unauthorized", "extensions": {"errorCode": code}}]}
+        if "completedDispatches" in query:
+            now = self.graphql_now_ns if self.graphql_now_ns is not None else time.time_ns()
+            shown = [d for d in self.dispatches if now - 12 * 3600 * 10**9 < d["end"] <= now]
+            return {"data": {"completedDispatches": [
+                {"start": render(d["start"], "colon"), "end": render(d["end"], "colon"), "delta": d.get("delta"),
+                 "meta": {"source": d.get("source"), "location": "AT_HOME"}} for d in shown]}}
         meters = [{"serialNumber": serial, "consumptionUnits": unit} for serial, unit in self.gas_units.items()]
         return {"data": {"account": {"gasAgreements": [{"meterPoint": {"mprn": "x", "meters": meters}}]}}}
+
+    def expire_tokens(self):
+        with self.lock:
+            self.live_tokens.clear()
+
+    def graphql_queries(self, word: str) -> list[dict]:
+        return [call for call in self.graphql_calls if word in call.get("query", "")]
 
     def _render(self, start_ns: int) -> str:
         text = self._rendered.get((start_ns, self.time_style))

@@ -1,5 +1,7 @@
 """The real round trip: what the plugin prints is accepted by InfluxDB and reads back exactly."""
 
+import pytest
+
 from test_prices import priced  # noqa: F401  (a fixture)
 
 from conftest import EXPORT, GAS, IMPORT, meter_env
@@ -36,7 +38,7 @@ def test_sixty_day_backfill_of_three_meters_round_trips_through_influxdb(fake, p
             assert row["serial"] == serial and row["fuel"] == fuel
             if fuel == "gas":
                 assert row["m3"] == value
-                assert row["kwh"] == value * 1.02264 * 39.5 / 3.6
+                assert row["kwh"] == pytest.approx(value * 1.02264 * 39.5 / 3.6, rel=1e-9)
             else:
                 assert row["kwh"] == value
     collectors = influxdb.query("octopus", 'SELECT * FROM "octopus_collector" GROUP BY *')

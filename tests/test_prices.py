@@ -318,7 +318,8 @@ def test_seed_cost_points_use_the_tariff_prices(fake, priced):
     prices = {p["time"]: p["fields"]["price"] for p in points if p["measurement"] == "electricity_cost"}
     assert len(prices) == len(served)
     for start, kwh in served.items():
-        assert prices[start + HALF_HOUR_NS] == pytest.approx(kwh * expected_rate(IMPORT, start) / 100, abs=1e-12)
+        expected = kwh * expected_rate(IMPORT, start) / 100
+        assert prices[start + HALF_HOUR_NS] == pytest.approx(expected, rel=1e-9, abs=1e-12)
     assert {p["measurement"] for p in points} <= {"electricity", "electricity_cost", "electricity_export", "gas",
                                                    "gaskwh", "gas_cost"}
 

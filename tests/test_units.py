@@ -45,7 +45,8 @@ def test_any_tag_value_is_escaped_into_one_parseable_line(serial, point, value):
     parsed = line_protocol_parser.parse_line(text)
     assert parsed["tags"] == {"serial": serial, "meter_point": point}
     # subnormals (which no meter reads) print as 0.0: line-protocol-parser refuses them
-    assert parsed["fields"]["kwh"] == (value if abs(value) >= sys.float_info.min else 0.0)
+    # rounded to 10 significant digits, no more than a meter carries
+    assert parsed["fields"]["kwh"] == pytest.approx(value if abs(value) >= sys.float_info.min else 0.0, rel=1e-9)
     assert parsed["time"] == 1_700_000_000 * SECOND
 
 
@@ -69,7 +70,7 @@ def test_field_types_are_kept():
 
 def test_state_round_trip_is_atomic_and_private(tmp_path):
     state = State(str(tmp_path / "s"))
-    state.meters["k"] = MeterProgress(1, 2, 3, {5: (0.25, 12.5, False)})
+    state.meters["k"] = MeterProgress(1, 2, 3, {5: (0.25, 7.0, 27.5)})
     state.save()
     path = tmp_path / "s" / "state.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -145,3 +146,10 @@ def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
     (progress,) = again.meters.values()
     assert progress.cursor_ns == start + (3 * Batch.FLUSH_LINES - 1) * 1800 * SECOND
     assert len(progress.printed) == 72 * 2 + 1  # the look-back window only
+
+
+@pytest.mark.parametrize("value,text", [(0.0034920000000000003, "0.003492"), (0.14586823333333332, "0.1458682333"),
+                                        (0.25053000000000003, "0.25053"), (1.5, "1.5"), (-4.5, "-4.5"),
+                                        (123456.789, "123456.789"), (1e-05, "1e-05")])
+def test_floats_carry_no_binary_noise(value, text):
+    assert lineprotocol.float_text(value) == text

@@ -11,7 +11,6 @@ from .settings import Meter
 from .timeutil import iso_to_ns, ns_to_utc_z
 
 ACCOUNT_REFRESH_SECONDS = 6 * 3600  # a tariff switch or a new meter shows within hours
-TOKEN_SECONDS = 55 * 60  # Kraken tokens last 60 minutes
 
 
 @dataclass(frozen=True)
@@ -86,14 +85,14 @@ def parse_account(data) -> list[MeterPoint]:
 class Account:
     """Reads the account now and then; remembers the meter points, their agreements and gas units."""
 
-    def __init__(self, client, number: str, gas_unit_setting: str):
+    def __init__(self, client, number: str, gas_unit_setting: str, kraken=None):
         self.client = client
         self.number = number
         self.gas_unit_setting = gas_unit_setting
+        self.kraken = kraken  # GraphQL, for OCTO_GAS_UNIT=auto
         self.points: list[MeterPoint] = []
         self.gas_units: dict[str, str] = {}  # serial -> m3 | kWh, from GraphQL
         self.read_at: float | None = None
-        self._token: tuple[str, float] | None = None
 
     def due(self) -> bool:
         return self.read_at is None or time.monotonic() - self.read_at >= ACCOUNT_REFRESH_SECONDS
@@ -129,36 +128,15 @@ class Account:
         return []
 
     # -- GraphQL: the meters' consumptionUnits --------------------------------------------------
-    def _graphql(self, query: str, variables: dict, token: str | None = None):
-        headers = {"Authorization": token} if token else None
-        body = self.client.get_json(self.client.url("/v1/graphql/"), authenticated=False,
-                                    payload={"query": query, "variables": variables}, headers=headers)
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if errors:
-            codes = ", ".join(str((e.get("extensions") or {}).get("errorCode", "?")) for e in errors
-                              if isinstance(e, dict))
-            raise ApiError(f"GraphQL error {codes}")
-        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise ApiError("GraphQL response has no data")
-        return body["data"]
-
-    def _kraken_token(self) -> str:
-        if self._token and time.monotonic() < self._token[1]:
-            return self._token[0]
-        data = self._graphql("mutation Token($key: String!) { obtainKrakenToken(input: {APIKey: $key}) { token } }",
-                             {"key": self.client.api_key})
-        token = (data.get("obtainKrakenToken") or {}).get("token")
-        if not isinstance(token, str) or not token:
-            raise ApiError("GraphQL gave no token")
-        self._token = (token, time.monotonic() + TOKEN_SECONDS)
-        return token
-
     def _read_gas_units(self) -> None:
         query = ("query Units($account: String!) { account(accountNumber: $account) { "
                  "gasAgreements(active: true) { meterPoint { mprn meters(includeInactive: false) { "
                  "serialNumber consumptionUnits } } } } }")
+        if self.kraken is None:
+            log.warn("OCTO_GAS_UNIT=auto: no GraphQL here; assuming m3")
+            return
         try:
-            data = self._graphql(query, {"account": self.number}, self._kraken_token())
+            data = self.kraken.query(query, {"account": self.number})
             units = {}
             for agreement in (data.get("account") or {}).get("gasAgreements") or []:
                 for meter in ((agreement or {}).get("meterPoint") or {}).get("meters") or []:

@@ -99,8 +99,8 @@ class Client:
     def same_origin(self, url: str) -> bool:
         return _origin(url) == _origin(self.api_url)
 
-    def get_json(self, url: str, *, authenticated: bool = True, payload=None, headers=None):
-        """GET (or with `payload`, POST) a JSON document, retrying transient faults at most MAX_RETRIES
+    def get_json(self, url: str, *, authenticated: bool = True, payload=None, headers=None, retries=MAX_RETRIES):
+        """GET (or with `payload`, POST) a JSON document, retrying transient faults at most `retries`
         times. Public endpoints (products, rates) are asked with `authenticated=False`: no key."""
         attempt = 0
         while True:
@@ -115,7 +115,7 @@ class Client:
                     raise ApiError(f"{fault}; Retry-After {fault.retry_after:.0f}s, waiting until then",
                                    status=fault.status,
                                    wait_until=time.monotonic() + fault.retry_after) from None
-                if attempt >= MAX_RETRIES or self.stop.is_set():
+                if attempt >= retries or self.stop.is_set():
                     raise ApiError(f"{fault} (after {attempt + 1} attempts)", status=fault.status) from None
                 pause = (fault.retry_after if fault.retry_after is not None
                          else self.retry_pause * RETRY_BACKOFF ** attempt)

@@ -133,12 +133,17 @@ def _run(settings, signals, once: bool, dry_run: bool) -> int:
             remove_leftovers(settings.state_dir)
             state = State(settings.state_dir)
         state.load()
-    account = None
+    account = dispatches = None
     if settings.account_number:
         from .account import Account
+        from .dispatches import Dispatches
+        from .graphql import Budget, Kraken
 
-        account = Account(client, settings.account_number, settings.gas_unit)
-    collector = Collector(settings, client, state, write_lines, account)
+        budget = Budget(None if settings.demo else settings.state_dir, settings.graphql_per_hour)
+        kraken = Kraken(client, settings.api_key, budget)
+        account = Account(client, settings.account_number, settings.gas_unit, kraken)
+        dispatches = Dispatches(kraken, settings.account_number, state.dispatches)
+    collector = Collector(settings, client, state, write_lines, account, dispatches)
     meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters) or "none"
     source = f" + account {settings.account_number}" if account else ""
     kept = "not kept (demo)" if settings.demo else f"{state.path} (read only: --dry-run)" if dry_run else state.path

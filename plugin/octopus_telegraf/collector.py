@@ -83,13 +83,14 @@ class Batch:
 class Collector:
     """Owns the meters' progress. `output(lines)` must write and flush stdout before it returns."""
 
-    def __init__(self, settings: Settings, client, state: State, output, account=None):
+    def __init__(self, settings: Settings, client, state: State, output, account=None, dispatches=None):
         self.settings = settings
         self.client = client
         self.state = state
         self.output = output
         self.account = account
-        self.prices = Prices(client, settings, state.tariffs, self._agreements)
+        self.dispatches = dispatches  # Intelligent Octopus smart charges, when the account has any
+        self.prices = Prices(client, settings, state.tariffs, self._agreements, dispatches)
         self.meters = unique_meters(settings.meters)
         self.formatters: dict[Meter, PointFormatter] = {}
         self.has_data: dict[str, bool] = {}  # account meters: does this serial have data? (meter swaps)
@@ -159,6 +160,8 @@ class Collector:
         account_read = self.refresh_meters()
         if not account_read and not self.meters:
             return 1
+        if self.dispatches is not None and account_read:
+            self.dispatches.refresh(self.account)  # before pricing: a dispatch changes what half-hours cost
         failed = 0
         self.budget_reached = False
         octopus = self.settings.schema == "octopus"
@@ -177,20 +180,28 @@ class Collector:
                 used, ok = 0, False
             budget = max(budget - used, 0)
             failed += not ok
-        if self.budget_reached:
-            log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
         with self.lock:
             if self.account is not None and not self.client.stop.is_set():
                 # rates older than every meter's look-back window are not needed again
                 needed = [p.period_from(self.lookback_ns) for m in self.meters if (p := self.state.meters.get(m.key))]
                 if needed:
                     self.prices.prune(min(needed) - 2 * DAY_NS)
-                lines, rows = self.prices.unit_rate_lines(self.meters, budget) if octopus and budget else ([], [])
-                if lines:
-                    self.output(lines)
+                    if self.dispatches is not None:
+                        self.dispatches.prune(min(needed) - 2 * DAY_NS)
+                lines, dispatches = self.dispatches.lines(budget) if octopus and self.dispatches else ([], [])
+                rate_lines, rows = (self.prices.unit_rate_lines(self.meters, budget - len(lines))
+                                    if octopus and budget > len(lines) else ([], []))
+                if lines or rate_lines:
+                    self.output(lines + rate_lines)
+                if octopus and len(lines) + len(rate_lines) >= budget:
+                    self.budget_reached = True  # unit rates or dispatches wait for the next gather
                 for row in rows:  # marked only once written: a broken pipe leaves them for the next run
                     row[4] = True
+                for dispatch in dispatches:
+                    dispatch.printed = True
             self.state.save()  # the unit rates printed, and the rates pruned
+        if self.budget_reached:
+            log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
         return failed
 
     def _initial_start(self, now_ns: int) -> int:

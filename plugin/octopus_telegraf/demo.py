@@ -1,14 +1,15 @@
 """A built-in, deterministic demo account, served to the real client through a requests adapter.
 
 Four weeks of half-hours around the October 2025 clock change (26 October has 50), for an import
-meter (Agile, then a switch to a fixed tariff on 20 October), an export meter and an m³ gas meter,
-with their account, products, unit rates and standing charges. Nothing touches the network.
+meter (Agile, a fixed tariff from 20 October, Intelligent Octopus Go from 27 October with a car
+smart-charged in a few daytime dispatches), an export meter and an m³ gas meter, with their
+account, products, unit rates, standing charges and GraphQL. Nothing touches the network.
 """
 
 import io
 import json
 import math
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
@@ -28,18 +29,28 @@ DEMO_METERS = [
 ]
 DEMO_ACCOUNT = "A-DEMO0001"
 DEMO_SWITCH_NS = london_midnight_ns(date(2025, 10, 20))
+DEMO_IOG_NS = london_midnight_ns(date(2025, 10, 27))
 AGILE = "E-1R-AGILE-24-10-01-A"
 FIXED = "E-1R-FIX-12M-25-09-01-A"
+IOG = "E-1R-INTELLI-VAR-24-10-29-A"
+IOG_PEAK, IOG_OFF_PEAK = 27.0, 7.0  # p/kWh inc VAT; off-peak 23:30-05:30 London
+DEMO_DISPATCHES = [  # (London start, London end, kWh into the car, source)
+    ("2025-10-28T13:00:00+00:00", "2025-10-28T14:30:00+00:00", 10.2, "smart-charge"),
+    ("2025-10-30T11:10:00+00:00", "2025-10-30T11:40:00+00:00", 3.4, "smart-charge"),
+    ("2025-10-31T16:00:00+00:00", "2025-10-31T16:30:00+00:00", 3.5, "bump-charge"),
+    ("2025-11-01T14:00:00+00:00", "2025-11-01T15:00:00+00:00", 6.8, None),
+]
 OUTGOING = "E-1R-OUTGOING-FIX-12M-19-05-13-A"
 GAS = "G-1R-FIX-12M-25-09-01-A"
 DEMO_AGREEMENTS = {  # meter point -> (tariff code, from, to)
     "1900000000001": [(AGILE, "2025-04-01T00:00:00+01:00", "2025-10-20T00:00:00+01:00"),
-                      (FIXED, "2025-10-20T00:00:00+01:00", None)],
+                      (FIXED, "2025-10-20T00:00:00+01:00", "2025-10-27T00:00:00Z"),
+                      (IOG, "2025-10-27T00:00:00Z", None)],
     "1900000000002": [(OUTGOING, "2025-04-01T00:00:00+01:00", None)],
     "9100000001": [(GAS, "2025-04-01T00:00:00+01:00", None)],
 }
 FIXED_RATES = {FIXED: 24.86, OUTGOING: 15.0, GAS: 6.29}  # p/kWh inc VAT
-STANDING = {AGILE: 48.31, FIXED: 53.21, OUTGOING: 0.0, GAS: 29.6}  # p/day inc VAT
+STANDING = {AGILE: 48.31, FIXED: 53.21, IOG: 51.2, OUTGOING: 0.0, GAS: 29.6}  # p/day inc VAT
 
 
 def _london_text(ns: int) -> str:
@@ -66,7 +77,18 @@ def demo_value(meter: Meter, start_ns: int) -> float:
         cloud = 0.3 + 0.7 * _wobble(local.toordinal(), 7)
         return round(0.9 * sun * cloud * (0.8 + 0.4 * noise), 3)
     base = 0.11 + (0.35 if 7 <= hour < 9 else 0) + (0.55 if 17 <= hour < 21 else 0)
-    return round(base * (0.7 + 0.6 * noise), 3)
+    return round(base * (0.7 + 0.6 * noise) + _car_kwh(start_ns), 3)
+
+
+def _car_kwh(start_ns: int) -> float:
+    """The car's share of a half-hour: 7 kW for the part of it that a dispatch covers."""
+    end_ns = start_ns + HALF_HOUR_NS
+    kwh = 0.0
+    for start, end, _, _ in DEMO_DISPATCHES:
+        overlap = min(end_ns, iso_to_ns(end)) - max(start_ns, iso_to_ns(start))
+        if overlap > 0:
+            kwh += 7.0 * overlap / (3600 * NS_PER_SECOND)
+    return kwh
 
 
 def agile_rate(start_ns: int) -> float:
@@ -124,6 +146,8 @@ def _rates(code: str, kind: str, url: str) -> dict | None:
     query = _query(url)
     if code not in STANDING or kind not in ("standard-unit-rates", "standing-charges"):
         return None
+    if code == IOG and kind == "standard-unit-rates":
+        return _page(url, _iog_rows(query), query, 100)
     if kind == "standing-charges" or code != AGILE:
         value = STANDING[code] if kind == "standing-charges" else FIXED_RATES[code]
         rows = [{"value_exc_vat": round(value / 1.05, 4), "value_inc_vat": value,
@@ -136,6 +160,38 @@ def _rates(code: str, kind: str, url: str) -> dict | None:
              "valid_from": _london_text(s), "valid_to": _london_text(s + HALF_HOUR_NS), "payment_method": None}
             for s in reversed(starts)]  # newest first, as the API lists rates
     return _page(url, rows, query, 100)
+
+
+def _iog_rows(query: dict) -> list[dict]:
+    """Intelligent Octopus Go's time of use: two rows a London day, newest first, as the API lists them."""
+    start = max(iso_to_ns(query.get("period_from", "2025-10-27T00:00:00Z")), DEMO_IOG_NS)
+    end = iso_to_ns(query["period_to"]) if "period_to" in query else DEMO_END_NS + 3 * 86400 * NS_PER_SECOND
+    rows = []
+    day = datetime.fromtimestamp(start // NS_PER_SECOND, tz=LONDON).date() - timedelta(days=1)
+    while (midnight := london_midnight_ns(day)) - HALF_HOUR_NS < end:
+        off_peak_from = midnight - HALF_HOUR_NS  # 23:30 the evening before
+        for low, high, value in ((off_peak_from, midnight + 11 * HALF_HOUR_NS, IOG_OFF_PEAK),
+                                 (midnight + 11 * HALF_HOUR_NS, london_midnight_ns(day + timedelta(days=1))
+                                  - HALF_HOUR_NS, IOG_PEAK)):
+            if high > start and low < end and low >= DEMO_IOG_NS - HALF_HOUR_NS:
+                rows.append({"value_exc_vat": round(value / 1.05, 4), "value_inc_vat": value,
+                             "valid_from": _london_text(low), "valid_to": _london_text(high), "payment_method": None})
+        day += timedelta(days=1)
+    return list(reversed(rows))
+
+
+def _graphql(payload: dict) -> dict:
+    """The GraphQL the plugin asks of the demo account: a token, the gas units, the dispatches."""
+    query = payload.get("query", "")
+    if "obtainKrakenToken" in query:
+        return {"data": {"obtainKrakenToken": {"token": "demo-token", "refreshToken": "demo-refresh",
+                                               "refreshExpiresIn": 604800}}}
+    if "completedDispatches" in query:
+        return {"data": {"completedDispatches": [
+            {"start": start, "end": end, "delta": f"{-kwh:.2f}", "meta": {"source": source, "location": "AT_HOME"}}
+            for start, end, kwh, source in DEMO_DISPATCHES]}}
+    return {"data": {"account": {"gasAgreements": [{"meterPoint": {"mprn": DEMO_METERS[2].point, "meters": [
+        {"serialNumber": DEMO_METERS[2].serial, "consumptionUnits": "m³"}]}}]}}}
 
 
 def _consumption_page(meter: Meter, url: str) -> dict:
@@ -167,6 +223,8 @@ class DemoAdapter(BaseAdapter):
             body = _product(path[2])
         elif len(path) == 6 and path[:2] == ["v1", "products"]:
             body = _rates(path[4], path[5], request.url)
+        elif path == ["v1", "graphql"] and request.method == "POST":
+            body = _graphql(json.loads(request.body or b"{}"))
         status = 200 if body is not None else 404
         return self._response(request, status, json.dumps(body or {"detail": "Not found."}).encode())
 

@@ -33,13 +33,20 @@ def tag_prefix(measurement: str, tags: dict[str, str]) -> str:
 
 
 def float_text(value: float) -> str:
-    """The shortest exact text of a float. Subnormals (below 2.2e-308) are written as 0.0, which
-    every parser reads; NaN and infinity are refused, as InfluxDB refuses them."""
+    """The text of a float rounded to 10 significant digits, more than any meter or tariff carries,
+    so that no binary noise is printed (`0.25053` for 0.25053000000000003). Subnormals (below
+    2.2e-308) are written as 0.0, which every parser reads; NaN and infinity are refused, as
+    InfluxDB refuses them."""
     if -_SMALLEST < value < _SMALLEST:
         return "0.0"
     if not math.isfinite(value):
         raise LineProtocolError(f"non-finite float {value}")
-    return repr(value)
+    text = repr(value)
+    if len(text) > 12:  # `0.0034920000000000003`: more digits than the data carry
+        rounded = float(f"{value:.10g}")
+        if math.isfinite(rounded):  # 1.7976931348623157e308 would round past the largest float
+            text = repr(rounded)
+    return text
 
 
 def format_value(value) -> str:

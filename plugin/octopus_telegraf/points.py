@@ -5,7 +5,6 @@ from .settings import Meter, Settings
 from .timeutil import NS_PER_SECOND
 
 SEED_APP = "octopus-energy-consumption-metrics"
-NO_PRICE = (None, False)  # (p/kWh inc VAT, re-priced by a smart-charge dispatch)
 
 
 class PointFormatter:
@@ -18,7 +17,7 @@ class PointFormatter:
         self.priced = False  # set per gather: does the account give this meter's tariffs?
         self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
         self.export = meter.direction == "export"
-        self.fixed_price = (settings.fixed_cost.get(settings.cost_key(meter)), False)
+        self.fixed_price = (settings.fixed_cost.get(settings.cost_key(meter)), None)
         self.seed_schema = settings.schema == "seed"
         self.stamp_end = self.seed_schema or settings.timestamp == "end"
         self._fields_cache: dict[tuple, str] = {}
@@ -30,8 +29,9 @@ class PointFormatter:
         self.seed = {name: tag_prefix(name, app) for name in
                      ("electricity", "electricity_cost", "electricity_export", "gas", "gaskwh", "gas_cost")}
 
-    def price(self, start_ns: int) -> tuple[float | None, bool]:
-        """(p/kWh inc VAT, dispatched) for the half-hour at `start_ns`: the tariff's, else the fixed OCTO_*_COST."""
+    def price(self, start_ns: int) -> tuple[float | None, float | None]:
+        """(p/kWh inc VAT, the tariff's rate a smart-charge dispatch replaced, or None) for the half-hour at
+        `start_ns`: the tariff's, else the fixed OCTO_*_COST."""
         if self.priced:
             price = self.prices.price(self.meter, start_ns)
             if price[0] is not None:
@@ -45,7 +45,7 @@ class PointFormatter:
             return 1
         return 3 if self.meter.fuel == "gas" else 2 if self.meter.direction == "import" else 1
 
-    def lines(self, start_ns: int, end_ns: int, value: float, price: tuple[float | None, bool]) -> list[str]:
+    def lines(self, start_ns: int, end_ns: int, value: float, price: tuple[float | None, float | None]) -> list[str]:
         """Raises LineProtocolError for a value that cannot be printed (an overflow to infinity)."""
         stamp = end_ns if self.stamp_end else start_ns
         rate = price[0]
@@ -66,16 +66,16 @@ class PointFormatter:
         """kWh from the meter's reading: converted only when the meter reports m³."""
         return self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
 
-    def _fields(self, value: float, price: tuple[float | None, bool]) -> str:
+    def _fields(self, value: float, price: tuple[float | None, float | None]) -> str:
         kwh = self._kwh(value)
         fields = f"kwh={float_text(kwh)}"
         if self.gas_m3:
             fields += f",m3={float_text(value)}"
-        rate, dispatched = price
+        rate, replaced = price
         if rate is not None:
             fields += f",unit_rate_pence={float_text(rate)},cost_gbp={float_text(kwh * rate / 100)}"
-        if dispatched:
-            fields += ",dispatched=true"
+        if replaced is not None:  # what the dispatch saved against the tariff's own rate
+            fields += f",dispatched=true,dispatch_saving_gbp={float_text(kwh * (replaced - rate) / 100)}"
         return fields
 
     def _seed_lines(self, stamp: int, raw: float, kwh: float, cost: float | None) -> list[str]:

@@ -60,6 +60,8 @@ SETTINGS = [
     ("OCTO_SCHEMA", "octopus", "output schema: octopus or seed (the Node.js tool's measurements)"),
     ("OCTO_PAYMENT_METHOD", "DIRECT_DEBIT", "tariff rows to use: DIRECT_DEBIT or NON_DIRECT_DEBIT"),
     ("OCTO_E7_NIGHT", "00:30-07:30", "Economy 7 night hours, UTC (the API does not say; smart meters: 00:30-07:30)"),
+    ("OCTO_GRAPHQL_MAX_PER_HOUR", "60", "most GraphQL calls in any hour, token calls included, shared by every "
+                                        "process on OCTO_STATE_DIR (Octopus allows ~100, shared with its app)"),
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
 ]
 SECRET_SETTINGS = {"OCTO_API_KEY"}
@@ -100,6 +102,7 @@ class Settings:
     payment_method: str
     log_level: str
     e7_night: tuple[int, int]
+    graphql_per_hour: int = 60
     demo: bool = False
 
     def cost_key(self, meter: Meter) -> str:
@@ -276,6 +279,7 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
         log_level=_choice(raw, "OCTO_LOG_LEVEL",
                           {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
         e7_night=_e7_night(raw),
+        graphql_per_hour=_number(raw, "OCTO_GRAPHQL_MAX_PER_HOUR", integer=True, minimum=1, maximum=100),
         demo=demo,
     )
 

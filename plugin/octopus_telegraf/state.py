@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from . import log
+from .dispatches import DispatchLog
 from .tariffs import RateSeries
 from .timeutil import floor_half_hour
 
@@ -64,7 +65,7 @@ class MeterProgress:
     start_ns: int  # where this meter's backfill began; never read before it
     cursor_ns: int | None = None  # start of the newest interval printed (or confirmed unchanged)
     newest_end_ns: int | None = None  # end of the newest interval the API has returned
-    # interval start ns -> (value, p/kWh or None, dispatched) as printed; the look-back window only
+    # interval start ns -> (value, p/kWh or None, rate a dispatch replaced or None) as printed; the look-back only
     printed: dict[int, tuple] = field(default_factory=dict)
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
 
@@ -107,8 +108,8 @@ class MeterProgress:
     def from_json(cls, data: dict) -> "MeterProgress":
         printed = {}
         for start, value, *price in data.get("printed", []):
-            rate = None if not price or price[0] is None else float(price[0])
-            printed[_ns(start, optional=False)] = (float(value), rate, bool(price[1:2] and price[1]))
+            rate, replaced = (*[None if p is None else float(p) for p in price], None, None)[:2]
+            printed[_ns(start, optional=False)] = (float(value), rate, replaced)
         return cls(
             start_ns=_ns(data["start"], optional=False),
             cursor_ns=_ns(data.get("cursor")),
@@ -126,6 +127,7 @@ class State:
         self.read_only = read_only  # --dry-run: reads where it stands, remembers nothing
         self.meters: dict[str, MeterProgress] = {}
         self.tariffs: dict[str, RateSeries] = {}  # "tariff code|kind" -> rates
+        self.dispatches = DispatchLog()  # Intelligent Octopus smart charges, the look-back's only
 
     def load(self) -> None:
         if not self.path:
@@ -137,11 +139,12 @@ class State:
                 raise ValueError(f"unknown version {data.get('version')!r}")
             self.meters = {key: MeterProgress.from_json(value) for key, value in data["meters"].items()}
             self.tariffs = {key: RateSeries.from_json(value) for key, value in data.get("tariffs", {}).items()}
+            self.dispatches = DispatchLog.from_json(data.get("dispatches", {}))
             log.debug(f"state loaded from {self.path}: {len(self.meters)} meters")
         except FileNotFoundError:
             log.warn(f"no saved state at {self.path}: starting a fresh backfill")
         except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-            self.meters, self.tariffs = {}, {}
+            self.meters, self.tariffs, self.dispatches = {}, {}, DispatchLog()
             log.warn(f"state file {self.path} is unreadable ({type(exc).__name__}: {exc}); starting a fresh backfill")
 
     def save(self) -> None:
@@ -150,7 +153,8 @@ class State:
         directory = os.path.dirname(self.path)
         text = json.dumps({"version": FORMAT_VERSION,
                            "meters": {key: progress.to_json() for key, progress in self.meters.items()},
-                           "tariffs": {key: series.to_json() for key, series in self.tariffs.items()}},
+                           "tariffs": {key: series.to_json() for key, series in self.tariffs.items()},
+                           "dispatches": self.dispatches.to_json()},
                           separators=(",", ":"))
         # mkstemp creates the file 0600; rename is atomic, so a crash leaves the old file or the new one.
         try:

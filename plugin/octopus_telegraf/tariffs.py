@@ -13,8 +13,9 @@ from urllib.parse import quote, urlencode
 
 from . import log
 from .api import ApiError
+from .dispatches import is_intelligent
 from .lineprotocol import float_text, tag_prefix
-from .timeutil import NS_PER_SECOND, iso_to_ns, london_day_start, ns_to_utc_z
+from .timeutil import HALF_HOUR_NS, NS_PER_SECOND, iso_to_ns, london_day_start, ns_to_utc_z
 
 RATE_PAGE_SIZE = 1500
 UPCOMING_REFRESH_SECONDS = 2 * 3600  # Agile's next day appears around 16:00 London
@@ -106,8 +107,9 @@ class RateSeries:
 class Prices:
     """What each half-hour cost: the agreement in force, its tariff's rate at that moment."""
 
-    def __init__(self, client, settings, series: dict[str, RateSeries], agreements_for):
+    def __init__(self, client, settings, series: dict[str, RateSeries], agreements_for, dispatches=None):
         self.client = client
+        self.dispatches = dispatches  # Intelligent Octopus: smart-charge half-hours at the day's lowest rate
         self.settings = settings
         self.series = series  # "code|kind" -> RateSeries; lives in the state
         self.agreements_for = agreements_for  # (fuel, point) -> [Agreement]
@@ -133,18 +135,38 @@ class Prices:
             night = seconds >= self.night_from or seconds < self.night_to
         return "night" if night else "day"
 
-    def price(self, meter, start_ns: int) -> tuple[float | None, bool]:
-        """(p/kWh inc VAT, dispatched) for the half-hour starting at start_ns."""
-        return self.unit_rate(meter, start_ns), False
-
-    def unit_rate(self, meter, start_ns: int) -> float | None:
-        """p/kWh inc VAT for the half-hour starting at start_ns, or None when no tariff rate is known."""
+    def price(self, meter, start_ns: int) -> tuple[float | None, float | None]:
+        """(p/kWh inc VAT, the rate a dispatch replaced or None) for the half-hour at start_ns. An intelligent import
+        half-hour dearer than its London day's lowest rate, overlapping a smart-charge dispatch, is
+        billed at that lowest rate (as Octopus bills it, and as the most used peer prices it)."""
         tariff = self.tariff_at(meter, start_ns)
         if tariff is None:
-            return None
+            return None, None
+        rate = self._rate(tariff, start_ns)
+        if (rate is None or self.dispatches is None or meter.direction != "import"
+                or not self.dispatches.off_peak_overlap(start_ns, start_ns + HALF_HOUR_NS)
+                or not is_intelligent(tariff.code)):
+            return rate, None
+        lowest = self._day_lowest(tariff, start_ns)
+        return (lowest, rate) if lowest is not None and rate > lowest else (rate, None)
+
+    def unit_rate(self, meter, start_ns: int) -> float | None:
+        """p/kWh inc VAT of the tariff at start_ns, or None when no tariff rate is known."""
+        tariff = self.tariff_at(meter, start_ns)
+        return self._rate(tariff, start_ns) if tariff else None
+
+    def _rate(self, tariff: TariffCode, start_ns: int) -> float | None:
         series = self.series.get(f"{tariff.code}|{self.register_at(tariff, start_ns)}")
         row = series.find(start_ns) if series else None
         return row[2] if row else None
+
+    def _day_lowest(self, tariff: TariffCode, moment_ns: int) -> float | None:
+        """The lowest rate of the tariff in the London day of `moment_ns` (46, 48 or 50 half-hours)."""
+        day = london_day_start(moment_ns)
+        rates = [self._rate(tariff, start) for start in range(day, london_day_start(day + 26 * 3600 * NS_PER_SECOND),
+                                                                HALF_HOUR_NS)]
+        known = [rate for rate in rates if rate is not None]
+        return min(known) if known else None
 
     def standing_charge(self, meter, day_ns: int) -> tuple[str, list] | None:
         tariff = self.tariff_at(meter, day_ns)
