@@ -117,11 +117,13 @@ def flux_references(query: str):
 
 def test_every_measurement_field_and_tag_the_dashboard_names_is_printed(fake, priced):  # noqa: F811
     schema = {}
-    for point in parse(run_once(priced).stdout.decode().splitlines()):
+    demo = run_once({**priced, "OCTO_MAX_POINTS": "100000"}, args=("--demo", "--once"))  # it has dispatches too
+    for point in parse(run_once(priced).stdout.decode().splitlines() + demo.stdout.decode().splitlines()):
         entry = schema.setdefault(point["measurement"], (set(), set()))
         entry[0].update(point["tags"])
         entry[1].update(point["fields"])
-    assert set(schema) == {"octopus_consumption", "octopus_unit_rate", "octopus_standing_charge", "octopus_collector"}
+    assert set(schema) == {"octopus_consumption", "octopus_unit_rate", "octopus_standing_charge", "octopus_collector",
+                           "octopus_dispatch"}
     dashboard = json.loads((TELEGRAF / "grafana/dashboards/octopus-energy.json").read_text())
     named = set()
     for panel in dashboard["panels"]:
@@ -133,7 +135,7 @@ def test_every_measurement_field_and_tag_the_dashboard_names_is_printed(fake, pr
                 assert measurement in schema, (panel["title"], measurement)
             assert all(any(f in schema[m][1] for m in measurements) for f in fields), (panel["title"], fields)
             assert all(any(t in schema[m][0] for m in measurements) for t in tags), (panel["title"], tags)
-    assert named == set(schema)  # and the dashboard shows all four
+    assert named == set(schema)  # and the dashboard shows all five
 
 
 def test_a_node_tool_env_file_keeps_the_old_measurements(fake, plugin_env, tmp_path):
