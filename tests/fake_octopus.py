@@ -106,6 +106,11 @@ class FakeOctopus:
         self.graphql_now_ns: int | None = None  # the clock of the 12-hour dispatch window; None: real time
         self.dispatches: list[dict] = []  # {"start": ns, "end": ns, "delta": "-1.20", "source": ...}
         self.live_tokens: set[str] = set()
+        self.devices: dict[str, tuple] = {}  # Home Mini device id -> (fuel, direction, point, serial)
+        self.telemetry: dict[str, dict | None] = {}  # device id -> readings; None answers KT-GB-4039
+        self.telemetry_calls: list[dict] = []
+        self.telemetry_lag_s = 20
+        self.telemetry_extra_before = 0
         self.tokens_issued = 0
         self.chaos = None  # a callable(path) -> Fault or None, asked when no queued fault applies
         self.unknown_points: set[str] = set()  # meter points that answer 404 for now
@@ -337,6 +342,10 @@ class FakeOctopus:
             code = "KT-CT-1124" if token.startswith("kraken-token-") else "KT-CT-1139"
             return {"errors": [{"message": "Signature of the JWT has expired." if code == "KT-CT-1124"
                                 else "Unauthorized", "extensions": {"errorCode": code}}]}
+        if "smartMeterTelemetry" in query:
+            return self._telemetry(body.get("variables") or {})
+        if "smartImportElectricityMeter" in query:
+            return {"data": {"account": self._devices()}}
         if "completedDispatches" in query:
             now = self.graphql_now_ns if self.graphql_now_ns is not None else time.time_ns()
             shown = [d for d in self.dispatches if now - 12 * 3600 * 10**9 < d["end"] <= now]
@@ -345,6 +354,50 @@ class FakeOctopus:
                  "meta": {"source": d.get("source"), "location": "AT_HOME"}} for d in shown]}}
         meters = [{"serialNumber": serial, "consumptionUnits": unit} for serial, unit in self.gas_units.items()]
         return {"data": {"account": {"gasAgreements": [{"meterPoint": {"mprn": "x", "meters": meters}}]}}}
+
+    # -- Home Mini ---------------------------------------------------------------------------
+    def add_device(self, device_id: str, fuel: str, direction: str, point: str, serial: str, readings):
+        """readings: {readAt ns: (consumption Wh, delta Wh, demand W)}, None values printed as null;
+        readings None: the device answers KT-GB-4039 (no telemetry: no Home Mini)."""
+        self.devices[device_id] = (fuel, direction, point, serial)
+        self.telemetry[device_id] = readings
+
+    def _devices(self) -> dict:
+        electricity, gas = {}, {}
+        for device_id, (fuel, direction, point, serial) in self.devices.items():
+            target = electricity if fuel == "electricity" else gas
+            meter = target.setdefault(point, {"serialNumber": serial, "smartImportElectricityMeter": None,
+                                              "smartExportElectricityMeter": None, "smartGasMeter": None})
+            key = "smartGasMeter" if fuel == "gas" else ("smartImportElectricityMeter" if direction == "import"
+                                                         else "smartExportElectricityMeter")
+            meter[key] = {"deviceId": device_id}
+        return {"electricityAgreements": [{"meterPoint": {"mpan": p, "direction": "IMPORT", "meters": [m]}}
+                                          for p, m in electricity.items()],
+                "gasAgreements": [{"meterPoint": {"mprn": p, "meters": [m]}} for p, m in gas.items()]}
+
+    def _telemetry(self, variables: dict) -> dict:
+        device_id = variables.get("deviceId")
+        with self.lock:
+            self.telemetry_calls.append(dict(variables))
+        if device_id not in self.devices:
+            return {"errors": [{"message": "Device not found.", "extensions": {"errorCode": "KT-CT-4301"}}]}
+        readings = self.telemetry[device_id]
+        if readings is None:
+            return {"errors": [{"message": "No telemetry.", "extensions": {"errorCode": "KT-GB-4039"}}]}
+        step = {"TEN_SECONDS": 10, "ONE_MINUTE": 60, "FIVE_MINUTES": 300, "FIFTEEN_MINUTES": 900,
+                "THIRTY_MINUTES": 1800, "ONE_HOUR": 3600}[variables["grouping"]] * 10**9
+        start, end = parse_query_time(variables["start"]), parse_query_time(variables["end"])
+        available = time.time_ns() - self.telemetry_lag_s * 10**9  # the newest seconds are not there yet
+        start -= self.telemetry_extra_before * 10**9  # over-returned readings, as the REST API does too
+
+        def text(value):
+            return None if value is None else f"{value:.3f}"  # decimals arrive as strings
+
+        return {"data": {"smartMeterTelemetry": [
+            {"readAt": render(at, "colon"), "consumption": text(wh), "consumptionDelta": text(delta),
+             "demand": text(demand), "export": "0.000"}
+            for at, (wh, delta, demand) in sorted(readings.items())
+            if start <= at <= min(end, available) and at % step == 0]}}
 
     def expire_tokens(self):
         with self.lock:

@@ -97,6 +97,23 @@ def test_compose_stack_has_influxdb_telegraf_and_provisioned_grafana():
     yaml.safe_load((TELEGRAF / "grafana/provisioning/dashboards/octopus.yml").read_text())
 
 
+def test_sample_config_carries_the_live_block_commented_out_and_the_container_can_enable_it():
+    main = tomllib.loads(subprocess.run([COMMAND, "sample-config"], capture_output=True, text=True, check=True).stdout)
+    assert [block["command"] for block in main["inputs"]["execd"]] == [["octopus-telegraf"]]  # live: commented
+    live = tomllib.loads(subprocess.run([COMMAND, "sample-config", "--live"], capture_output=True, text=True,
+                                        check=True).stdout)
+    (block,) = live["inputs"]["execd"]
+    assert block["command"] == ["octopus-telegraf", "live"] and block["interval"] == "2m"
+    assert block["signal"] == "STDIN" and block["data_format"] == "influx"
+    assert "live" in (TELEGRAF / "telegraf.d" / "octopus-telegraf.conf").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "sample-config --live > /etc/telegraf/telegraf-live.d/" in dockerfile
+    entry = subprocess.run(["sh", "-n", str(TELEGRAF / "entrypoint.sh")], capture_output=True)
+    assert entry.returncode == 0
+    assert "OCTO_LIVE" in (TELEGRAF / "entrypoint.sh").read_text() and "OCTO_LIVE=" in (
+        TELEGRAF / ".env.example").read_text()
+
+
 def test_env_example_uses_the_seed_names():
     names = {line.split("=")[0] for line in (TELEGRAF / ".env.example").read_text().splitlines()
              if "=" in line and not line.startswith("#")}

@@ -33,15 +33,17 @@ def _parser() -> argparse.ArgumentParser:
         epilog="\n".join(epilog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", choices=["run", "discover", "sample-config"], default="run",
-                        help="run (default): the execd service; discover: list the account's meters and tariffs "
-                             "(needs OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); sample-config: print an "
-                             "[[inputs.execd]] block")
+    parser.add_argument("command", nargs="?", choices=["run", "live", "discover", "sample-config"], default="run",
+                        help="run (default): the execd service; live: the Home Mini near-real-time service (needs "
+                             "OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); discover: list the account's meters and tariffs "
+                             "(needs OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); sample-config: print the "
+                             "[[inputs.execd]] blocks")
     parser.add_argument("--once", action="store_true", help="gather once, print, save progress, exit "
                         "(for inputs.exec or cron: what it prints is marked as sent)")
     parser.add_argument("--dry-run", action="store_true", help="with --once: print, save no progress "
                         "(for trying it by hand)")
     parser.add_argument("--demo", action="store_true", help="use the built-in demo account (no API key needed)")
+    parser.add_argument("--live", action="store_true", help="with sample-config: only the live block, uncommented")
     parser.add_argument("--version", action="version", version=f"octopus-telegraf {__version__}")
     for name, _, _ in SETTINGS:
         if name not in SECRET_SETTINGS:  # a key on the command line would show in `ps`
@@ -49,10 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def sample_config() -> str:
+LIVE_MARKER = "# --- Live data from a Home Mini"
+
+
+def sample_config(live: bool = False) -> str:
+    """The drop-in file; with `live`, only its commented-out live block, uncommented (for the container)."""
     from importlib.resources import files
 
-    return files("octopus_telegraf").joinpath("sample-config.toml").read_text(encoding="utf-8")
+    text = files("octopus_telegraf").joinpath("sample-config.toml").read_text(encoding="utf-8")
+    if not live:
+        return text
+    block = text[text.index(LIVE_MARKER):].splitlines()[1:]
+    return "".join((line[1:] if line.startswith("##") else line[2:]) + "\n" for line in block)
 
 
 def main(argv=None) -> int:
@@ -64,18 +74,18 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "run":
+    if args.command in ("run", "live"):
         from .execd import Signals
 
         signals = Signals()  # first of all: a signal during start-up is kept, not a traceback
     if args.command == "sample-config":
-        sys.stdout.write(sample_config())
+        sys.stdout.write(sample_config(live=args.live))
         return 0
     overrides = {name: getattr(args, name) for name, _, _ in SETTINGS if name not in SECRET_SETTINGS}
     try:
         settings = load(os.environ, overrides, demo=args.demo)
-        if args.command == "discover" and not settings.account_number:
-            raise SettingsError("OCTO_ACCOUNT_NUMBER is required for discover")
+        if args.command in ("discover", "live") and not settings.account_number and not args.demo:
+            raise SettingsError(f"OCTO_ACCOUNT_NUMBER is required for {args.command}")
         if args.dry_run and not args.once:
             raise SettingsError("--dry-run goes with --once")
     except SettingsError as exc:
@@ -86,7 +96,7 @@ def _main(argv) -> int:
         from .account import discover
 
         return discover(_client(settings, threading.Event()), settings.account_number, sys.stdout)
-    return _run(settings, signals, once=args.once, dry_run=args.dry_run)
+    return _run(settings, signals, once=args.once, dry_run=args.dry_run, live=args.command == "live")
 
 
 def _client(settings, stop: threading.Event, session=None):
@@ -96,10 +106,8 @@ def _client(settings, stop: threading.Event, session=None):
                   retry_pause=settings.retry_pause)
 
 
-def _run(settings, signals, once: bool, dry_run: bool) -> int:
-    from .collector import Collector
-    from .execd import Service, write_lines
-    from .state import DirectoryInUse, State, lock_directory, remove_leftovers
+def _run(settings, signals, once: bool, dry_run: bool, live: bool = False) -> int:
+    from .execd import Service
 
     if settings.demo:
         from .demo import DEMO_ACCOUNT, DEMO_ORIGIN, DEMO_START_NS, demo_session
@@ -112,48 +120,80 @@ def _run(settings, signals, once: bool, dry_run: bool) -> int:
         if settings.backfill_from_ns is None:
             settings.backfill_from_ns = DEMO_START_NS
         client = _client(settings, signals.stop, session=demo_session())
-        state = State(None)  # the demo prints its whole account on every start: nothing to remember
+        directory = None  # the demo prints its whole account on every start: nothing to remember
     else:
         client = _client(settings, signals.stop)
-        if dry_run:
-            state = State(settings.state_dir, read_only=True)  # where the service stands; nothing saved
-        else:
-            code = _prepare_state_dir(settings.state_dir)
+        directory = settings.state_dir
+        if not dry_run:
+            code = _take_state_dir(directory, "live" if live else "main")
             if code:
                 return code
-            try:
-                _HELD.append(lock_directory(settings.state_dir, "main"))  # held until the process ends
-            except DirectoryInUse as exc:
-                log.error(f"OCTO_STATE_DIR {settings.state_dir!r} is in use by another octopus-telegraf ({exc}); "
-                          f"stop it first, or try it by hand with --once --dry-run")
-                return EXIT_BAD_CONFIG
-            except OSError as exc:
-                log.error(f"OCTO_STATE_DIR {settings.state_dir!r}: cannot lock it: {exc.strerror}")
-                return EXIT_BAD_CONFIG
-            remove_leftovers(settings.state_dir)
-            state = State(settings.state_dir)
-        state.load()
-    account = dispatches = None
+    kraken = None
     if settings.account_number:
-        from .account import Account
-        from .dispatches import Dispatches
         from .graphql import Budget, Kraken
 
-        budget = Budget(None if settings.demo else settings.state_dir, settings.graphql_per_hour)
-        kraken = Kraken(client, settings.api_key, budget)
-        account = Account(client, settings.account_number, settings.gas_unit, kraken)
-        dispatches = Dispatches(kraken, settings.account_number, state.dispatches)
-    collector = Collector(settings, client, state, write_lines, account, dispatches)
-    meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters) or "none"
-    source = f" + account {settings.account_number}" if account else ""
-    kept = "not kept (demo)" if settings.demo else f"{state.path} (read only: --dry-run)" if dry_run else state.path
-    log.info(f"octopus-telegraf {__version__}: meters {meters}{source}; schema {settings.schema}; state {kept}")
+        kraken = Kraken(client, settings.api_key, Budget(directory, settings.graphql_per_hour))
+    collector = _live_collector(settings, kraken, directory, dry_run) if live else \
+        _collector(settings, client, kraken, directory, dry_run)
     service = Service(collector, signals, settings.loop_time, once=once)
     code = service.run()
     if once and service.failed and service.failed >= len(collector.meters):
         code = EXIT_ALL_FAILED
     log.drain(0.5)
     os._exit(code)  # a request or a write abandoned in the worker thread must not hold up the exit
+
+
+def _collector(settings, client, kraken, directory, dry_run):
+    from .collector import Collector
+    from .execd import write_lines
+    from .state import State
+
+    state = State(directory, read_only=dry_run)
+    state.load()
+    account = dispatches = None
+    if kraken is not None:
+        from .account import Account
+        from .dispatches import Dispatches
+
+        account = Account(client, settings.account_number, settings.gas_unit, kraken)
+        dispatches = Dispatches(kraken, settings.account_number, state.dispatches)
+    collector = Collector(settings, client, state, write_lines, account, dispatches)
+    meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters) or "none"
+    source = f" + account {settings.account_number}" if account else ""
+    kept = "not kept (demo)" if not directory else f"{state.path} (read only: --dry-run)" if dry_run else state.path
+    log.info(f"octopus-telegraf {__version__}: meters {meters}{source}; schema {settings.schema}; state {kept}")
+    return collector
+
+
+def _live_collector(settings, kraken, directory, dry_run):
+    from .execd import write_lines
+    from .live import LiveCollector, LiveProgress
+
+    progress = LiveProgress(directory, read_only=dry_run)
+    progress.load()
+    log.info(f"octopus-telegraf {__version__} live: account {settings.account_number}, grouping "
+             f"{settings.live_grouping}; progress {progress.path or 'not kept (demo)'}")
+    return LiveCollector(settings, kraken, progress, write_lines)
+
+
+def _take_state_dir(directory: str, name: str) -> int:
+    """Made if missing, private, and locked for this process: one service of each kind per directory."""
+    from .state import DirectoryInUse, lock_directory, remove_leftovers
+
+    code = _prepare_state_dir(directory)
+    if code:
+        return code
+    try:
+        _HELD.append(lock_directory(directory, name))  # held until the process ends
+    except DirectoryInUse as exc:
+        log.error(f"OCTO_STATE_DIR {directory!r} is in use by another octopus-telegraf ({exc}); "
+                  f"stop it first, or try it by hand with --once --dry-run")
+        return EXIT_BAD_CONFIG
+    except OSError as exc:
+        log.error(f"OCTO_STATE_DIR {directory!r}: cannot lock it: {exc.strerror}")
+        return EXIT_BAD_CONFIG
+    remove_leftovers(directory)
+    return 0
 
 
 def _prepare_state_dir(directory: str) -> int:

@@ -180,9 +180,50 @@ def _iog_rows(query: dict) -> list[dict]:
     return list(reversed(rows))
 
 
+DEMO_DEVICES = {"00-00-00-00-00-00-0E-01": DEMO_METERS[0], "00-00-00-00-00-00-0G-01": DEMO_METERS[2]}
+DEMO_REGISTER_FROM = 1_700_000_000  # seconds: the demo registers count from here
+
+
+def _telemetry(device_id: str, start_text: str, end_text: str) -> list[dict]:
+    """A Home Mini's readings: every 10 s for electricity (the newest 20 s not in yet), every 30 minutes
+    for gas; each a deterministic function of its time, registers that only go up."""
+    meter = DEMO_DEVICES[device_id]
+    step = 1800 if meter.fuel == "gas" else 10
+    start = -(-iso_to_ns(start_text) // NS_PER_SECOND // step) * step
+    end = iso_to_ns(end_text) // NS_PER_SECOND - (0 if meter.fuel == "gas" else 20)
+    readings = []
+    for second in range(start, end + 1, step):
+        elapsed = second - DEMO_REGISTER_FROM
+        if meter.fuel == "gas":  # Wh of gas: about 1.1 kWh an hour, in half-hour steps
+            register = elapsed // 1800 * 550 + 12_000_000
+            readings.append({"readAt": _london_text(second * NS_PER_SECOND), "consumption": f"{register:.1f}",
+                             "consumptionDelta": "550.0", "demand": None, "export": None})
+            continue
+        demand = 250 + 150 * _wobble(second // 10, 11) + (1800 if (second // 600) % 9 == 0 else 0)
+        register = elapsed * 0.12 + 5_000_000  # Wh: about 430 W on average
+        readings.append({"readAt": _london_text(second * NS_PER_SECOND), "consumption": f"{register:.2f}",
+                         "consumptionDelta": f"{step * 0.12:.2f}", "demand": f"{demand:.1f}", "export": "0.0"})
+    return readings
+
+
 def _graphql(payload: dict) -> dict:
-    """The GraphQL the plugin asks of the demo account: a token, the gas units, the dispatches."""
+    """The GraphQL the plugin asks of the demo account: a token, the gas units, the dispatches, the
+    Home Mini's devices and readings."""
     query = payload.get("query", "")
+    variables = payload.get("variables") or {}
+    if "smartMeterTelemetry" in query:
+        if variables.get("deviceId") not in DEMO_DEVICES:
+            return {"errors": [{"message": "Device not found", "extensions": {"errorCode": "KT-CT-4301"}}]}
+        return {"data": {"smartMeterTelemetry": _telemetry(variables["deviceId"], variables["start"],
+                                                           variables["end"])}}
+    if "smartImportElectricityMeter" in query:
+        (electricity_id, electricity), (gas_id, gas) = DEMO_DEVICES.items()
+        return {"data": {"account": {
+            "electricityAgreements": [{"meterPoint": {"mpan": electricity.point, "meters": [{
+                "serialNumber": electricity.serial, "smartImportElectricityMeter": {"deviceId": electricity_id},
+                "smartExportElectricityMeter": None}]}}],
+            "gasAgreements": [{"meterPoint": {"mprn": gas.point, "meters": [{
+                "serialNumber": gas.serial, "smartGasMeter": {"deviceId": gas_id}}]}}]}}}
     if "obtainKrakenToken" in query:
         return {"data": {"obtainKrakenToken": {"token": "demo-token", "refreshToken": "demo-refresh",
                                                "refreshExpiresIn": 604800}}}

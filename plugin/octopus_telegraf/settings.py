@@ -62,9 +62,13 @@ SETTINGS = [
     ("OCTO_E7_NIGHT", "00:30-07:30", "Economy 7 night hours, UTC (the API does not say; smart meters: 00:30-07:30)"),
     ("OCTO_GRAPHQL_MAX_PER_HOUR", "60", "most GraphQL calls in any hour, token calls included, shared by every "
                                         "process on OCTO_STATE_DIR (Octopus allows ~100, shared with its app)"),
+    ("OCTO_LIVE_BACKFILL_MINUTES", "60", "live: on a first start, minutes of Home Mini readings to fetch"),
+    ("OCTO_LIVE_GROUPING", "TEN_SECONDS", "live: TEN_SECONDS, ONE_MINUTE, FIVE_MINUTES, FIFTEEN_MINUTES, "
+                                          "THIRTY_MINUTES or ONE_HOUR"),
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
 ]
 SECRET_SETTINGS = {"OCTO_API_KEY"}
+LIVE_GROUPINGS = ("TEN_SECONDS", "ONE_MINUTE", "FIVE_MINUTES", "FIFTEEN_MINUTES", "THIRTY_MINUTES", "ONE_HOUR")
 ACCOUNT_NUMBER = re.compile(r"A-[0-9A-Z]{8}")
 _UNEXPANDED = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 DEFAULT_API_URL = "https://api.octopus.energy"
@@ -103,6 +107,8 @@ class Settings:
     log_level: str
     e7_night: tuple[int, int]
     graphql_per_hour: int = 60
+    live_backfill_minutes: float = 60
+    live_grouping: str = "TEN_SECONDS"
     demo: bool = False
 
     def cost_key(self, meter: Meter) -> str:
@@ -280,6 +286,8 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
                           {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
         e7_night=_e7_night(raw),
         graphql_per_hour=_number(raw, "OCTO_GRAPHQL_MAX_PER_HOUR", integer=True, minimum=1, maximum=100),
+        live_backfill_minutes=_number(raw, "OCTO_LIVE_BACKFILL_MINUTES", minimum=1, maximum=7 * 24 * 60),
+        live_grouping=_choice(raw, "OCTO_LIVE_GROUPING", {g.lower(): g for g in LIVE_GROUPINGS}),
         demo=demo,
     )
 

@@ -150,27 +150,30 @@ class State:
     def save(self) -> None:
         if not self.path or self.read_only:
             return
-        directory = os.path.dirname(self.path)
-        text = json.dumps({"version": FORMAT_VERSION,
-                           "meters": {key: progress.to_json() for key, progress in self.meters.items()},
-                           "tariffs": {key: series.to_json() for key, series in self.tariffs.items()},
-                           "dispatches": self.dispatches.to_json()},
-                          separators=(",", ":"))
-        # mkstemp creates the file 0600; rename is atomic, so a crash leaves the old file or the new one.
-        try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
-        except OSError as exc:
-            log.error(f"cannot save progress in {directory}: {exc.strerror}; the next start may repeat data")
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
-        except OSError as exc:
-            log.error(f"cannot save progress to {self.path}: {exc.strerror}; the next start may repeat data")
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        write_atomic(self.path, json.dumps({"version": FORMAT_VERSION,
+                                            "meters": {key: p.to_json() for key, p in self.meters.items()},
+                                            "tariffs": {key: s.to_json() for key, s in self.tariffs.items()},
+                                            "dispatches": self.dispatches.to_json()}, separators=(",", ":")))
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Replace `path` with `text`: mkstemp makes the file 0600, and rename is atomic, so a crash leaves
+    the old file or the new one. A failure is one E! line: the next start may repeat data."""
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        log.error(f"cannot save progress in {directory}: {exc.strerror}; the next start may repeat data")
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.error(f"cannot save progress to {path}: {exc.strerror}; the next start may repeat data")
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
