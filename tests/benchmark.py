@@ -199,6 +199,24 @@ def fifty_meters(days: int = 30):
             "steady_requests": steady_requests}
 
 
+def live_backfill(hours: int = 24):
+    """`octopus-telegraf live --once` with OCTO_LIVE_BACKFILL_MINUTES of a day: 8,640 ten-second readings."""
+    from test_prices import ACCOUNT, account_document
+
+    fake = FakeOctopus()
+    now = time.time_ns() // 10_000_000_000 * 10_000_000_000
+    readings = {now - i * 10_000_000_000: (5e6 + i * 1.2, 1.2, 400.0 + i % 50) for i in range(hours * 360 + 10)}
+    fake.accounts[ACCOUNT] = account_document([])
+    fake.add_device("00-00-00-00-00-00-00-01", "electricity", "import", IMPORT[1], IMPORT[2], readings)
+    fake.telemetry_lag_s = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
+               "OCTO_ACCOUNT_NUMBER": ACCOUNT, "OCTO_STATE_DIR": tmp, "OCTO_LIVE_BACKFILL_MINUTES": str(hours * 60)}
+        wall, rss, lines = peak_rss_run([COMMAND, "live", "--once"], env)
+    fake.close()
+    return wall, rss, lines, len(fake.graphql_calls)
+
+
 def help_time(runs: int = 15) -> float:
     times = []
     for _ in range(runs):
@@ -228,6 +246,9 @@ def main():
           f"{requests} requests")
     print(f"steady-state gather: {results['steady']:.2f} requests per meter-set of 3 "
           f"({results['steady'] / 3:.2f} per meter; target exactly 1)")
+    wall, rss, lines, calls = live_backfill()
+    print(f"live: 24 hours of 10-second readings in one `live --once`: {lines:,} readings, {wall:.2f} s wall, "
+          f"peak RSS {rss:.1f} MiB, {calls} GraphQL calls (token, devices, telemetry)")
     fifty = fifty_meters()
     print(f"50 meters on Agile, 30-day backfill in one gather: {fifty['backfill_s']:.1f} s, peak RSS "
           f"{fifty['backfill_rss']:.1f} MiB, {fifty['printed']:,} half-hours, {fifty['backfill_requests']} requests")
