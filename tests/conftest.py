@@ -16,6 +16,9 @@ import line_protocol_parser
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+# The tests run the installed command, ruff and hadolint from the environment running pytest (a venv
+# is not on PATH when pytest is started as .venv/bin/python -m pytest), and so do the children.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")
 
 from fake_octopus import FakeOctopus  # noqa: E402
 

@@ -204,3 +204,10 @@ def test_variables_telegraf_could_not_expand_count_as_unset(fake, plugin_env):
     assert result.returncode == 0, result.stderr
     assert len([p for p in parse(result.stdout.decode().splitlines())
                 if p["measurement"] == "octopus_consumption"]) == 48
+
+
+def test_ci_runs_the_readme_test_command_word_for_word():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```sh\n(apt-get update[^\n]*)\n```", readme)
+    assert len(commands) == 2 and "--demo --once" in commands[0] and "pytest" in commands[1]
+    assert commands[1] in (ROOT / ".ci" / "run").read_text().splitlines()
