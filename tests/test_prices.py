@@ -110,8 +110,10 @@ def test_a_month_of_costs_equals_the_hand_computed_prices(fake, priced):
             rate = expected_rate(meter, start)
             kwh = served[start] * 1.02264 * 39.5 / 3.6 if meter == GAS else served[start]
             assert fields["unit_rate_pence"] == pytest.approx(rate, abs=1e-9), (meter, start)
-            assert fields["cost_gbp"] == pytest.approx(kwh * rate / 100, rel=1e-9, abs=1e-12)
-            total += fields["cost_gbp"]
+            money = "earnings_gbp" if meter == EXPORT else "cost_gbp"  # never mixed: sum(cost_gbp) is a bill
+            assert money in fields and ("cost_gbp" in fields) != (meter == EXPORT)
+            assert fields[money] == pytest.approx(kwh * rate / 100, rel=1e-9, abs=1e-12)
+            total += fields[money]
             expected_total += kwh * rate / 100
         assert total == pytest.approx(expected_total, rel=1e-9)
     negative = [f for f in consumption(points, IMPORT).values() if f["unit_rate_pence"] < 0]

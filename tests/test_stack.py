@@ -123,38 +123,6 @@ def test_env_example_uses_the_seed_names():
     assert seed <= names
 
 
-def flux_references(query: str):
-    measurements = set(re.findall(r'r\._measurement == "([^"]+)"', query))
-    fields = set(re.findall(r'r\._field == "([^"]+)"', query))
-    tags = set(re.findall(r"r\.([a-z_]+) ==", query)) - {"_measurement", "_field"}
-    for columns in re.findall(r"group\(columns: \[([^\]]*)\]\)", query):
-        tags |= {c.strip().strip('"') for c in columns.split(",") if c.strip()} - {"_field", "_measurement"}
-    return measurements, fields, tags
-
-
-def test_every_measurement_field_and_tag_the_dashboard_names_is_printed(fake, priced):  # noqa: F811
-    schema = {}
-    demo = run_once({**priced, "OCTO_MAX_POINTS": "100000"}, args=("--demo", "--once"))  # it has dispatches too
-    for point in parse(run_once(priced).stdout.decode().splitlines() + demo.stdout.decode().splitlines()):
-        entry = schema.setdefault(point["measurement"], (set(), set()))
-        entry[0].update(point["tags"])
-        entry[1].update(point["fields"])
-    assert set(schema) == {"octopus_consumption", "octopus_unit_rate", "octopus_standing_charge", "octopus_collector",
-                           "octopus_dispatch"}
-    dashboard = json.loads((TELEGRAF / "grafana/dashboards/octopus-energy.json").read_text())
-    named = set()
-    for panel in dashboard["panels"]:
-        for target in panel["targets"]:
-            measurements, fields, tags = flux_references(target["query"])
-            assert measurements, panel["title"]
-            named |= measurements
-            for measurement in measurements:
-                assert measurement in schema, (panel["title"], measurement)
-            assert all(any(f in schema[m][1] for m in measurements) for f in fields), (panel["title"], fields)
-            assert all(any(t in schema[m][0] for m in measurements) for t in tags), (panel["title"], tags)
-    assert named == set(schema)  # and the dashboard shows all five
-
-
 def test_a_node_tool_env_file_keeps_the_old_measurements(fake, plugin_env, tmp_path):
     fake.add_meter(*IMPORT, london(2024, 2, 1), london(2024, 2, 2))
     fake.add_meter(*GAS, london(2024, 2, 1), london(2024, 2, 2))

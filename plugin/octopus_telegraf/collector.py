@@ -13,7 +13,15 @@ from .points import PointFormatter
 from .settings import Meter, Settings
 from .state import MeterProgress, State
 from .tariffs import DAY_NS, Prices
-from .timeutil import NS_PER_SECOND, floor_half_hour, iso_to_ns, london_day_start, london_days, ns_to_utc_z
+from .timeutil import (
+    HALF_HOUR_NS,
+    NS_PER_SECOND,
+    floor_half_hour,
+    iso_to_ns,
+    london_day_start,
+    london_days,
+    ns_to_utc_z,
+)
 
 HOUR_NS = 3600 * NS_PER_SECOND
 
@@ -182,23 +190,23 @@ class Collector:
             failed += not ok
         with self.lock:
             if self.account is not None and not self.client.stop.is_set():
-                # rates older than every meter's look-back window are not needed again
+                lines, dispatches = self.dispatches.lines(budget) if octopus and self.dispatches else ([], [])
+                rate_lines, mark_rates = (self.prices.unit_rate_lines(self.meters, budget - len(lines))
+                                          if octopus and budget > len(lines) else ([], None))
+                if lines or rate_lines:
+                    self.output(lines + rate_lines)
+                if mark_rates:  # marked only once written: a broken pipe leaves them for the next run
+                    mark_rates()
+                if octopus and len(lines) + len(rate_lines) >= budget:
+                    self.budget_reached = True  # unit rates or dispatches wait for the next gather
+                for dispatch in dispatches:
+                    dispatch.printed = True
+                # rates and dispatches older than every meter's look-back window are not needed again
                 needed = [p.period_from(self.lookback_ns) for m in self.meters if (p := self.state.meters.get(m.key))]
                 if needed:
                     self.prices.prune(min(needed) - 2 * DAY_NS)
                     if self.dispatches is not None:
                         self.dispatches.prune(min(needed) - 2 * DAY_NS)
-                lines, dispatches = self.dispatches.lines(budget) if octopus and self.dispatches else ([], [])
-                rate_lines, rows = (self.prices.unit_rate_lines(self.meters, budget - len(lines))
-                                    if octopus and budget > len(lines) else ([], []))
-                if lines or rate_lines:
-                    self.output(lines + rate_lines)
-                if octopus and len(lines) + len(rate_lines) >= budget:
-                    self.budget_reached = True  # unit rates or dispatches wait for the next gather
-                for row in rows:  # marked only once written: a broken pipe leaves them for the next run
-                    row[4] = True
-                for dispatch in dispatches:
-                    dispatch.printed = True
             self.state.save()  # the unit rates printed, and the rates pruned
         if self.budget_reached:
             log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
@@ -272,7 +280,9 @@ class Collector:
         printed = progress.printed
         per_row = formatter.lines_per_half_hour
         formatter.priced = bool(self._agreements(meter.fuel, meter.point))
-        priced = self.settings.schema == "octopus" and formatter.priced  # standing charges too
+        octopus = self.settings.schema == "octopus"
+        priced = octopus and formatter.priced  # standing charges too
+        per_day = int(priced) + int(octopus)  # a standing charge and an octopus_daily point per London day
         bad_rows = 0
 
         def skip(reason: str) -> None:
@@ -300,7 +310,7 @@ class Collector:
                     mark = (value, *price)
                     if printed.get(start) != mark:
                         # room for this half-hour, and for a standing charge per London day (>= 23 h) so far
-                        days = (end - todo[0][0]) // (23 * HOUR_NS) + 1 if priced and todo else int(priced)
+                        days = ((end - todo[0][0]) // (23 * HOUR_NS) + 1 if todo else 1) * per_day
                         if len(lines) + (len(todo) + 1) * per_row + days > budget:
                             full = True  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
                             break
@@ -316,6 +326,8 @@ class Collector:
                 if priced and todo:
                     lines.extend(self._standing_lines(meter, formatter, progress, london_day_start(todo[0][0]),
                                                       todo[-1][1]))
+                if octopus:
+                    lines.extend(self._daily_lines(formatter, progress, rows[0][0], rows[-1][1]))
                 if page_cursor is not None and (progress.cursor_ns is None or page_cursor > progress.cursor_ns):
                     progress.cursor_ns = page_cursor
                 if full:
@@ -328,16 +340,42 @@ class Collector:
                 log.warn(f"{meter.fuel} {meter.direction} meter {meter.point}: skipped {bad_rows} unreadable rows")
 
     def _standing_lines(self, meter, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
-        """octopus_standing_charge once per London day (23, 24 or 25 hours) with data printed."""
+        """octopus_standing_charge once per London day (23, 24 or 25 hours) with data printed; none for a
+        tariff without one (an export tariff's 0 p), so that a day's charges add up per fuel."""
         out = []
         for day in london_days(from_ns, to_ns):
             if progress.standing_through_ns is not None and day <= progress.standing_through_ns:
                 continue
             charge = self.prices.standing_charge(meter, day)
-            if charge is not None:
+            if charge is not None and (charge[1][2] or charge[1][3]):
                 tariff, row = charge
                 out.append(formatter.standing_line(day, tariff, row[2], row[3]))
             progress.standing_through_ns = day
+        return out
+
+    def _daily_lines(self, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
+        """octopus_daily for each London day in [from, to) whose half-hours are all known (46, 48 or 50),
+        printed again when a late, corrected or re-priced half-hour changes it."""
+        out = []
+        printed = progress.printed
+        for day in london_days(from_ns, to_ns):
+            next_day = london_day_start(day + 26 * HOUR_NS)
+            if next_day > to_ns or day < from_ns:
+                continue  # only part of the day is in hand
+            marks = [printed.get(start) for start in range(day, next_day, HALF_HOUR_NS)]
+            if None in marks:
+                continue
+            kwh = money = 0.0
+            for value, rate, _ in marks:
+                energy = formatter.kwh(value)
+                kwh += energy
+                money = None if money is None or rate is None else money + energy * rate / 100
+            charge = self.prices.standing_charge(formatter.meter, day) if formatter.priced else None
+            standing = charge[1][2] / 100 if charge and charge[1][2] else None
+            values = (kwh, money, standing)
+            if progress.daily.get(day) != values:
+                out.append(formatter.daily_line(day, kwh, money, standing))
+                progress.daily[day] = values
         return out
 
 

@@ -17,6 +17,7 @@ class PointFormatter:
         self.priced = False  # set per gather: does the account give this meter's tariffs?
         self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
         self.export = meter.direction == "export"
+        self.money = "earnings_gbp" if self.export else "cost_gbp"
         self.fixed_price = (settings.fixed_cost.get(settings.cost_key(meter)), None)
         self.seed_schema = settings.schema == "seed"
         self.stamp_end = self.seed_schema or settings.timestamp == "end"
@@ -50,7 +51,7 @@ class PointFormatter:
         stamp = end_ns if self.stamp_end else start_ns
         rate = price[0]
         if self.seed_schema:
-            kwh = self._kwh(value)
+            kwh = self.kwh(value)
             return self._seed_lines(stamp, value, kwh, kwh * rate / 100 if rate is not None else None)
         # Meter readings have three decimals and repeat all the time, and turning a float into text
         # is the slowest step here: remember the fields of each (reading, price) seen lately.
@@ -62,18 +63,18 @@ class PointFormatter:
             fields = self._fields_cache[key] = self._fields(value, price)
         return [f"{self.consumption} {fields} {stamp}"]
 
-    def _kwh(self, value: float) -> float:
+    def kwh(self, value: float) -> float:
         """kWh from the meter's reading: converted only when the meter reports m³."""
         return self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
 
     def _fields(self, value: float, price: tuple[float | None, float | None]) -> str:
-        kwh = self._kwh(value)
+        kwh = self.kwh(value)
         fields = f"kwh={float_text(kwh)}"
         if self.gas_m3:
             fields += f",m3={float_text(value)}"
         rate, replaced = price
-        if rate is not None:
-            fields += f",unit_rate_pence={float_text(rate)},cost_gbp={float_text(kwh * rate / 100)}"
+        if rate is not None:  # export earns: its money never adds into a sum of costs
+            fields += f",unit_rate_pence={float_text(rate)},{self.money}={float_text(kwh * rate / 100)}"
         if replaced is not None:  # what the dispatch saved against the tariff's own rate
             fields += f",dispatched=true,dispatch_saving_gbp={float_text(kwh * (replaced - rate) / 100)}"
         return fields
@@ -99,6 +100,24 @@ class PointFormatter:
             prefix = self._standing[tariff] = tag_prefix("octopus_standing_charge", {
                 "fuel": self.meter.fuel, "meter_point": self.meter.point, "tariff": tariff})
         return f"{prefix} inc_vat={float_text(inc_vat)},exc_vat={float_text(exc_vat)} {day_ns}"
+
+    def daily_line(self, day_ns: int, kwh: float, money: float | None, standing_gbp: float | None) -> str:
+        """octopus_daily: the London day's energy and bill (unit costs + standing charge) in one point."""
+        prefix = self._standing.get("daily")
+        if prefix is None:
+            prefix = self._standing["daily"] = tag_prefix("octopus_daily", {
+                "fuel": self.meter.fuel, "direction": self.meter.direction, "meter_point": self.meter.point})
+        fields = f"kwh={float_text(kwh)}"
+        if self.export and money is not None:
+            fields += f",earnings_gbp={float_text(money)}"
+            money = 0.0  # what an export meter costs is its standing charge alone
+        if money is not None:
+            cost = money + (standing_gbp or 0.0)
+            if not self.export or standing_gbp:
+                fields += f",cost_gbp={float_text(cost)}"
+        if standing_gbp:
+            fields += f",standing_charge_gbp={float_text(standing_gbp)}"
+        return f"{prefix} {fields} {day_ns}"
 
     def collector_line(self, now_ns: int, points: int, requests: int, errors: int, newest_end_ns: int | None) -> str:
         fields = f"points={points}i,requests={requests}i,errors={errors}i"

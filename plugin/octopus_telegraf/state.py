@@ -17,6 +17,7 @@ from .timeutil import floor_half_hour
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
+DAY_NS = 86400 * 10**9
 LARGEST_NS = 2**62  # beyond the year 2116: a cursor this large is damage, not progress
 
 
@@ -68,6 +69,7 @@ class MeterProgress:
     # interval start ns -> (value, p/kWh or None, rate a dispatch replaced or None) as printed; the look-back only
     printed: dict[int, tuple] = field(default_factory=dict)
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
+    daily: dict[int, tuple] = field(default_factory=dict)  # London midnight -> octopus_daily values as printed
 
     def period_from(self, lookback_ns: int) -> int:
         """Where the next read starts: the newest interval seen minus the look-back, never before the start."""
@@ -81,6 +83,8 @@ class MeterProgress:
             keep_from = self.period_from(lookback_ns)
             for start in [start for start in self.printed if start < keep_from]:
                 del self.printed[start]  # in place: a gather in progress holds this very dict
+            for day in [day for day in self.daily if day < keep_from - DAY_NS]:
+                del self.daily[day]
 
     def clamp(self, now_ns: int, fresh_start_ns: int) -> bool:
         """Bring a position in the future (a clock that was wrong, a backfill date since corrected) back
@@ -95,6 +99,8 @@ class MeterProgress:
             self.newest_end_ns, changed = None, True
         for start in [start for start in self.printed if start > now_ns]:
             del self.printed[start]
+        for day in [day for day in self.daily if day > now_ns]:
+            del self.daily[day]
         if self.standing_through_ns is not None and self.standing_through_ns > now_ns:
             self.standing_through_ns, changed = None, True
         return changed
@@ -102,7 +108,8 @@ class MeterProgress:
     def to_json(self) -> dict:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
                 "printed": [[start, *mark] for start, mark in sorted(self.printed.items())],
-                "standing_through": self.standing_through_ns}
+                "standing_through": self.standing_through_ns,
+                "daily": [[day, *values] for day, values in sorted(self.daily.items())]}
 
     @classmethod
     def from_json(cls, data: dict) -> "MeterProgress":
@@ -116,6 +123,8 @@ class MeterProgress:
             newest_end_ns=_ns(data.get("newest_end")),
             printed=printed,
             standing_through_ns=_ns(data.get("standing_through")),
+            daily={_ns(day, optional=False): tuple(None if v is None else float(v) for v in values)
+                   for day, *values in data.get("daily", [])},
         )
 
 

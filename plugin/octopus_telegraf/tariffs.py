@@ -65,6 +65,7 @@ class RateSeries:
     covered_from: int | None = None
     covered_to: int | None = None
     upcoming_at: float = 0.0  # wall time of the last look for prices published ahead
+    days_through: int | None = None  # the last London midnight given its own octopus_unit_rate point
 
     def __post_init__(self):
         self._starts = [row[0] for row in self.rows]
@@ -95,13 +96,16 @@ class RateSeries:
             self.covered_from = keep_from
 
     def to_json(self) -> dict:
-        return {"rows": self.rows, "from": self.covered_from, "to": self.covered_to, "upcoming": self.upcoming_at}
+        return {"rows": self.rows, "from": self.covered_from, "to": self.covered_to, "upcoming": self.upcoming_at,
+                "days": self.days_through}
 
     @classmethod
     def from_json(cls, data: dict) -> "RateSeries":
         rows = [[int(r[0]), None if r[1] is None else int(r[1]), float(r[2]), float(r[3]), bool(r[4])]
                 for r in data["rows"]]
-        return cls(rows, data.get("from"), data.get("to"), float(data.get("upcoming", 0)))
+        days = data.get("days")
+        return cls(rows, data.get("from"), data.get("to"), float(data.get("upcoming", 0)),
+                   int(days) if days is not None else None)
 
 
 class Prices:
@@ -308,30 +312,56 @@ class Prices:
             series.prune(keep_from)
 
     # -- points ------------------------------------------------------------------------------
-    def unit_rate_lines(self, meters, budget: int) -> tuple[list[str], list[list]]:
-        """octopus_unit_rate points not printed yet (or whose price changed), and their rows, which the
-        caller marks printed once the lines are written."""
-        lines, rows = [], []
+    def unit_rate_lines(self, meters, budget: int) -> tuple[list[str], object]:
+        """octopus_unit_rate points not printed yet: one per rate period at valid_from, and one at every
+        London midnight inside a longer period (a fixed or variable rate), so that a chart of any
+        window shows the rate in force. Returns the lines and a function that marks them printed, for
+        the caller to call once they are written."""
+        lines, marks = [], []
+        tomorrow = _next_midnight(london_day_start(time.time_ns()))
         seen = set()
         for meter in meters:
-            codes = {a.tariff_code for a in self.agreements_for(meter.fuel, meter.point)}
-            for code in sorted(codes):
+            agreements = self.agreements_for(meter.fuel, meter.point)
+            for code in sorted({a.tariff_code for a in agreements}):
                 tariff = TariffCode.parse(code)
                 if tariff is None or code in seen:
                     continue
                 seen.add(code)
+                spans = [a for a in agreements if a.tariff_code == code]
+                last_day = min(tomorrow, max(tomorrow if a.valid_to_ns is None else a.valid_to_ns for a in spans))
                 for kind in tariff.unit_registers:
                     series = self.series.get(f"{code}|{kind}")
                     if series is None:
                         continue
                     prefix = tag_prefix("octopus_unit_rate", {"fuel": tariff.fuel, "direction": meter.direction,
                                                               "tariff": code, "register": kind})
-                    for row in series.rows:
-                        if row[4]:
-                            continue
-                        if len(lines) >= budget:
-                            return lines, rows
-                        # an open-ended row is stamped at valid_from; its end is not known yet
-                        lines.append(f"{prefix} inc_vat={float_text(row[2])},exc_vat={float_text(row[3])} {row[0]}")
-                        rows.append(row)
-        return lines, rows
+                    items = [(row[0], row, (row, None)) for row in series.rows if not row[4]]
+                    if series.covered_from is not None:
+                        day = (london_day_start(series.covered_from) if series.days_through is None
+                               else _next_midnight(series.days_through))
+                        while day <= last_day:  # the rate in force each London day the tariff was ours
+                            row = series.find(day) if any(a.covers(day) for a in spans) else None
+                            items.append((day, row if row is not None and row[0] != day else None, (series, day)))
+                            day = _next_midnight(day)
+                    for stamp, row, mark in sorted(items, key=lambda item: item[0]):
+                        if row is not None:
+                            if len(lines) >= budget:
+                                return lines, self._marker(marks)
+                            lines.append(f"{prefix} inc_vat={float_text(row[2])},exc_vat={float_text(row[3])} {stamp}")
+                        marks.append(mark)
+        return lines, self._marker(marks)
+
+    @staticmethod
+    def _marker(marks):
+        def mark():
+            for target, day in marks:
+                if day is None:
+                    target[4] = True  # a rate row printed at valid_from
+                elif target.days_through is None or day > target.days_through:
+                    target.days_through = day
+        return mark
+
+
+def _next_midnight(day_ns: int) -> int:
+    """The London midnight after the one at `day_ns` (23, 24 or 25 hours on)."""
+    return london_day_start(day_ns + 26 * 3600 * NS_PER_SECOND)

@@ -1,0 +1,87 @@
+"""Writes dashboards/octopus-energy.json: InfluxQL panels, for InfluxDB 1.8, 2.x (through its v1 API)
+and 3.x. Run it after changing a panel; tests/test_dashboard.py runs every query on a real InfluxDB."""
+
+import json
+from pathlib import Path
+
+DS = {"type": "influxdb", "uid": "${datasource}"}
+LONDON_DAYS = "fill(none) tz('Europe/London')"
+
+# (title, type, unit, grid (x, y, w, h), relative time or None, description, [(alias, query)])
+PANELS = [
+    ("Now: demand (W)", "stat", "watt", (0, 0, 6, 6), "15m",
+     "The newest Home Mini reading (octopus-telegraf live).",
+     [("", 'SELECT last("demand_w") FROM "octopus_live" WHERE $timeFilter AND "fuel" = \'electricity\' '
+           'GROUP BY "direction"')]),
+    ("Demand, last hour (10 s readings)", "timeseries", "watt", (6, 0, 12, 6), "1h",
+     "Home Mini readings every 10 seconds.",
+     [("", 'SELECT mean("demand_w") FROM "octopus_live" WHERE $timeFilter AND "fuel" = \'electricity\' '
+           'GROUP BY time(10s), "direction" fill(none)')]),
+    ("Today so far (kWh, from the register)", "stat", "kwatth", (18, 0, 6, 6), "now/d",
+     "How far the meter's register moved since London midnight (electricity every 10 s, gas every 30 min).",
+     [("", 'SELECT spread("register_kwh") FROM "octopus_live" WHERE $timeFilter GROUP BY "fuel", "direction"')]),
+    ("Half-hourly energy (kWh)", "timeseries", "kwatth", (0, 6, 24, 8), None,
+     "Smart-meter half-hours, about a day late.",
+     [("", 'SELECT sum("kwh") FROM "octopus_consumption" WHERE $timeFilter '
+           'GROUP BY time($__interval), "fuel", "direction" fill(none)')]),
+    ("Daily energy (kWh, London days)", "barchart", "kwatth", (0, 14, 12, 8), None,
+     "One point per meter and complete London day (octopus_daily).",
+     [("", f'SELECT sum("kwh") FROM "octopus_daily" WHERE $timeFilter GROUP BY time(1d), "fuel", "direction" '
+           f'{LONDON_DAYS}')]),
+    ("Daily bill (£): unit costs + standing charge", "barchart", "currencyGBP", (12, 14, 12, 8), None,
+     "What each London day cost, inc VAT, per fuel: the plugin's own octopus_daily totals.",
+     [("", f'SELECT sum("cost_gbp") FROM "octopus_daily" WHERE $timeFilter AND "direction" = \'import\' '
+           f'GROUP BY time(1d), "fuel" {LONDON_DAYS}')]),
+    ("Unit rates (p/kWh inc VAT), with prices published ahead", "timeseries", "none", (0, 22, 24, 8), None,
+     "The rate in force: Agile half-hours, time-of-use periods, and a point each London day for fixed rates.",
+     [("", 'SELECT last("inc_vat") FROM "octopus_unit_rate" WHERE time >= ${__from}ms AND time <= ${__to}ms + 2d '
+           'GROUP BY time(30m), "tariff", "register" fill(previous)')]),
+    ("Gas per day: m³ and kWh", "barchart", "none", (0, 30, 12, 8), None, "Gas meters that report m³ also show kWh.",
+     [("", f'SELECT sum("m3") AS "m3", sum("kwh") AS "kWh" FROM "octopus_consumption" WHERE $timeFilter '
+           f'AND "fuel" = \'gas\' GROUP BY time(1d) {LONDON_DAYS}')]),
+    ("Export earnings per day (£)", "barchart", "currencyGBP", (12, 30, 12, 8), None,
+     "What the export meter earned each London day (never mixed into costs).",
+     [("", f'SELECT sum("earnings_gbp") FROM "octopus_daily" WHERE $timeFilter AND "direction" = \'export\' '
+           f'GROUP BY time(1d) {LONDON_DAYS}')]),
+    ("Smart-charge dispatches: £ saved and kWh into the car, per day", "barchart", "none", (0, 38, 24, 8), None,
+     "Intelligent Octopus bills the home off-peak during a smart-charge dispatch. Saved = kWh x (tariff rate - "
+     "off-peak rate). Dispatches are known from the first time the plugin read them (the API keeps 12 hours).",
+     [("saved £", f'SELECT sum("dispatch_saving_gbp") FROM "octopus_consumption" WHERE $timeFilter '
+                  f'GROUP BY time(1d) {LONDON_DAYS}'),
+      ("", f'SELECT sum("energy_kwh") FROM "octopus_dispatch" WHERE $timeFilter GROUP BY time(1d), "source" '
+           f'{LONDON_DAYS}')]),
+    ("Data freshness: age of the newest half-hour per meter", "stat", "s", (0, 46, 12, 6), "7d",
+     "Octopus publishes half-hours about a day late; much more than two days means trouble.",
+     [("", 'SELECT last("lag_seconds") FROM "octopus_collector" WHERE $timeFilter '
+           'GROUP BY "fuel", "direction", "meter_point"')]),
+    ("Collector requests and errors (last 24 h)", "stat", "none", (12, 46, 12, 6), "24h",
+     "API requests made and failed attempts, summed over the last day.",
+     [("", 'SELECT sum("requests") AS "requests", sum("errors") AS "errors" FROM "octopus_collector" '
+           'WHERE $timeFilter')]),
+]
+
+
+def dashboard() -> dict:
+    panels = []
+    for number, (title, kind, unit, (x, y, w, h), relative, description, targets) in enumerate(PANELS, 1):
+        panel = {"id": number, "title": title, "type": kind, "description": description, "datasource": DS,
+                 "gridPos": {"x": x, "y": y, "w": w, "h": h},
+                 "targets": [{"refId": chr(65 + i), "datasource": DS, "rawQuery": True, "resultFormat": "time_series",
+                              "alias": alias, "query": query} for i, (alias, query) in enumerate(targets)],
+                 "fieldConfig": {"defaults": {"unit": unit}, "overrides": []}}
+        if relative:
+            panel["timeFrom"] = relative
+        if kind == "barchart":
+            panel["options"] = {"xTickLabelRotation": -45, "stacking": "normal"}
+        panels.append(panel)
+    return {"uid": "octopus-energy", "title": "Octopus Energy", "tags": ["octopus", "energy"],
+            "timezone": "Europe/London", "schemaVersion": 39, "version": 2, "editable": True, "refresh": "1m",
+            "time": {"from": "now-7d", "to": "now"},
+            "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "influxdb",
+                                     "label": "Data source"}]},
+            "panels": panels}
+
+
+if __name__ == "__main__":
+    path = Path(__file__).parent / "dashboards" / "octopus-energy.json"
+    path.write_text(json.dumps(dashboard(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
