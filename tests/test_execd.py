@@ -39,7 +39,8 @@ def test_stdout_is_line_protocol_only_and_stderr_prefixed(three_meters, launch):
     plugin = launch({**three_meters, "OCTO_LOG_LEVEL": "debug"})
     plugin.gather(3)
     plugin.stop()
-    assert all(line.startswith(("octopus_consumption,", "octopus_collector,")) for line in plugin.stdout)
+    assert all(line.startswith(("octopus_consumption,", "octopus_daily,", "octopus_collector,"))
+               for line in plugin.stdout)
     parse(plugin.stdout)  # raises on any malformed line
     assert plugin.stderr, "debug logging printed nothing"
     for line in plugin.stderr:
@@ -128,7 +129,7 @@ def test_collector_point_per_meter_per_gather(fake, three_meters, launch):
     assert len(collectors) == 3
     for point in collectors:
         assert before <= point["time"] <= after
-        assert point["fields"]["points"] == 7 * 48 and point["fields"]["requests"] == 1
+        assert point["fields"]["points"] == 7 * 48 + 7 and point["fields"]["requests"] == 1  # and 7 daily points
         assert point["fields"]["errors"] == 0
         newest_end = london(2024, 3, 8)
         expected_lag = (point["time"] - newest_end) / 1e9

@@ -83,7 +83,15 @@ def test_compose_stack_has_influxdb_telegraf_and_provisioned_grafana():
     assert services["influxdb"]["image"].startswith("influxdb:2")
     assert services["telegraf"]["build"]["context"] == ".."
     assert (TELEGRAF / services["telegraf"]["build"]["context"] / services["telegraf"]["build"]["dockerfile"]).exists()
-    assert services["telegraf"]["env_file"] == ".env"
+    assert "env_file" not in services["telegraf"]  # each service gets its own secrets, no more
+    telegraf_env = services["telegraf"]["environment"]
+    assert {"OCTO_API_KEY", "INFLUXDB_TOKEN", "OCTO_LIVE"} <= set(telegraf_env)
+    assert not {"INFLUXDB_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} & set(telegraf_env)
+    assert "OCTO_API_KEY" not in services["grafana"]["environment"]
+    assert not {"OCTO_API_KEY", "GRAFANA_ADMIN_PASSWORD"} & set(services["influxdb"]["environment"])
+    for name in ("influxdb", "grafana"):  # loopback unless the user says otherwise
+        assert all(port.startswith("${") and "127.0.0.1" in port for port in services[name]["ports"])
+    assert services["telegraf"]["healthcheck"]["test"][0] == "CMD"
     assert any(v.endswith(":/var/lib/octopus-telegraf") for v in services["telegraf"]["volumes"])
     mounts = {v.split(":")[0] for v in services["grafana"]["volumes"]}
     assert {"./grafana/provisioning", "./grafana/dashboards"} <= mounts
@@ -91,9 +99,11 @@ def test_compose_stack_has_influxdb_telegraf_and_provisioned_grafana():
         assert (TELEGRAF / mount).is_dir()
     source = yaml.safe_load((TELEGRAF / "grafana/provisioning/datasources/influxdb.yml").read_text())
     (datasource,) = source["datasources"]
-    assert datasource["jsonData"]["version"] == "Flux"
+    assert "version" not in datasource["jsonData"]  # InfluxQL: InfluxDB 1.8, 2.x (v1 API) and 3.x answer it
+    assert datasource["jsonData"]["dbName"] == "${INFLUXDB_BUCKET}"
+    assert datasource["secureJsonData"]["httpHeaderValue1"] == "Token ${INFLUXDB_TOKEN}"
     dashboard = json.loads((TELEGRAF / "grafana/dashboards/octopus-energy.json").read_text())
-    assert dashboard["templating"]["list"][0]["current"]["value"] == datasource["uid"]
+    assert dashboard["templating"]["list"][0]["type"] == "datasource"
     yaml.safe_load((TELEGRAF / "grafana/provisioning/dashboards/octopus.yml").read_text())
 
 

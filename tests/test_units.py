@@ -128,16 +128,18 @@ def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
     settings = load({"OCTO_API_KEY": "k", "OCTO_ELECTRIC_MPAN": "1", "OCTO_ELECTRIC_SN": "S",
                      "OCTO_BACKFILL_FROM": "2020-01-01", "OCTO_MAX_POINTS": "1000000"})
     state = State(str(tmp_path))
-    batches, saved_cursors = [], []
+    batches, saved_cursors, days = [], [], []
 
     def output(lines):
-        batches.append(len(lines))
+        batches.append(len(lines) - sum(line.startswith("octopus_daily,") for line in lines))
+        days.append(sum(line.startswith("octopus_daily,") for line in lines))
         saved = State(str(tmp_path))
         saved.load()  # what a SIGKILL now would leave: the progress of the batches before this one
         saved_cursors.append(next(iter(saved.meters.values())).cursor_ns if saved.meters else None)
 
     Collector(settings, PagesClient(), state, output).gather()
     assert batches == [Batch.FLUSH_LINES] * 3 + [1]  # page by page, then the collector point
+    assert sum(days) == 3 * Batch.FLUSH_LINES // 48  # every complete London day once, pages or not
     step = Batch.FLUSH_LINES * 1800 * SECOND
     assert saved_cursors == [None, start + step - 1800 * SECOND, start + 2 * step - 1800 * SECOND,
                              start + 3 * step - 1800 * SECOND]

@@ -354,14 +354,15 @@ class Collector:
         return out
 
     def _daily_lines(self, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
-        """octopus_daily for each London day in [from, to) whose half-hours are all known (46, 48 or 50),
-        printed again when a late, corrected or re-priced half-hour changes it."""
+        """octopus_daily for each London day touching [from, to) whose half-hours are all in hand (46, 48
+        or 50; a day begun on the previous page counts), printed again when a late, corrected or
+        re-priced half-hour changes it. A day partly behind the look-back is left as it was printed."""
         out = []
         printed = progress.printed
         for day in london_days(from_ns, to_ns):
             next_day = london_day_start(day + 26 * HOUR_NS)
-            if next_day > to_ns or day < from_ns:
-                continue  # only part of the day is in hand
+            if next_day > to_ns:
+                continue  # the rest of the day is still to come
             marks = [printed.get(start) for start in range(day, next_day, HALF_HOUR_NS)]
             if None in marks:
                 continue
