@@ -2,13 +2,14 @@
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import quote
 
 from . import log
 from .api import ApiError
 from .lineprotocol import LineProtocolError, escape_key
 from .settings import Meter
-from .timeutil import iso_to_ns, ns_to_utc_z
+from .timeutil import LONDON, NS_PER_SECOND, iso_to_ns
 
 ACCOUNT_REFRESH_SECONDS = 6 * 3600  # a tariff switch or a new meter shows within hours
 
@@ -191,4 +192,5 @@ def discover(client, number: str, out) -> int:
 
 
 def _day(moment_ns: int) -> str:
-    return ns_to_utc_z(moment_ns)[:10]
+    """The London date: an agreement from London midnight in summer is 23:00 UTC the day before."""
+    return datetime.fromtimestamp(moment_ns // NS_PER_SECOND, tz=LONDON).date().isoformat()

@@ -95,7 +95,8 @@ def _main(argv) -> int:
     if args.command == "discover":
         from .account import discover
 
-        return discover(_client(settings, threading.Event()), settings.account_number, sys.stdout)
+        session = _use_demo(settings) if settings.demo else None
+        return discover(_client(settings, threading.Event(), session=session), settings.account_number, sys.stdout)
     return _run(settings, signals, once=args.once, dry_run=args.dry_run, live=args.command == "live")
 
 
@@ -110,16 +111,7 @@ def _run(settings, signals, once: bool, dry_run: bool, live: bool = False) -> in
     from .execd import Service
 
     if settings.demo:
-        from .demo import DEMO_ACCOUNT, DEMO_ORIGIN, DEMO_START_NS, demo_session
-
-        settings.meters = []  # all found in the demo account, with their tariffs
-        settings.account_number = DEMO_ACCOUNT
-        settings.gas_unit = "m3"
-        settings.api_url = DEMO_ORIGIN
-        settings.api_key = None  # the demo needs none, and a real one must not go anywhere
-        if settings.backfill_from_ns is None:
-            settings.backfill_from_ns = DEMO_START_NS
-        client = _client(settings, signals.stop, session=demo_session())
+        client = _client(settings, signals.stop, session=_use_demo(settings))
         directory = None  # the demo prints its whole account on every start: nothing to remember
     else:
         client = _client(settings, signals.stop)
@@ -141,6 +133,20 @@ def _run(settings, signals, once: bool, dry_run: bool, live: bool = False) -> in
         code = EXIT_ALL_FAILED
     log.drain(0.5)
     os._exit(code)  # a request or a write abandoned in the worker thread must not hold up the exit
+
+
+def _use_demo(settings):
+    """Point the settings at the built-in demo account; its requests session answers for the API."""
+    from .demo import DEMO_ACCOUNT, DEMO_ORIGIN, DEMO_START_NS, demo_session
+
+    settings.meters = []  # all found in the demo account, with their tariffs
+    settings.account_number = DEMO_ACCOUNT
+    settings.gas_unit = "m3"
+    settings.api_url = DEMO_ORIGIN
+    settings.api_key = None  # the demo needs none, and a real one must not go anywhere
+    if settings.backfill_from_ns is None:
+        settings.backfill_from_ns = DEMO_START_NS
+    return demo_session()
 
 
 def _collector(settings, client, kraken, directory, dry_run):
