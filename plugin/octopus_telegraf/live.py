@@ -15,7 +15,7 @@ from . import log
 from .api import ApiError
 from .graphql import DEVICE_NOT_FOUND, NO_TELEMETRY, BudgetSpent, GraphQLError
 from .lineprotocol import LineProtocolError, float_text, tag_prefix
-from .state import LARGEST_NS, write_atomic
+from .state import LARGEST_NS, load_json, write_atomic
 from .timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
 
 LIVE_FILE = "live.json"
@@ -97,19 +97,15 @@ class LiveProgress:
         self.newest: dict[str, int] = {}
 
     def load(self) -> None:
-        if not self.path:
-            return
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            newest = {str(k): v for k, v in data["newest"].items()}
-            if not all(type(v) is int and 0 <= v < LARGEST_NS for v in newest.values()):
-                raise ValueError("a reading time is not a time")
-            self.newest = newest
-        except FileNotFoundError:
-            log.info(f"no live progress at {self.path} yet: starting from the last OCTO_LIVE_BACKFILL_MINUTES")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-            log.warn(f"live progress {self.path} is unreadable ({type(exc).__name__}); starting afresh")
+        if self.path:
+            load_json(self.path, self._decode, "info", "no live progress yet",
+                      "the last OCTO_LIVE_BACKFILL_MINUTES")
+
+    def _decode(self, data: dict) -> None:
+        newest = {str(k): v for k, v in data["newest"].items()}
+        if not all(type(v) is int and 0 <= v < LARGEST_NS for v in newest.values()):
+            raise ValueError("a reading time is not a time")
+        self.newest = newest
 
     def save(self) -> None:
         if self.path and not self.read_only:

@@ -139,22 +139,16 @@ class State:
         self.dispatches = DispatchLog()  # Intelligent Octopus smart charges, the look-back's only
 
     def load(self) -> None:
-        if not self.path:
-            return
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            if data.get("version") != FORMAT_VERSION:
-                raise ValueError(f"unknown version {data.get('version')!r}")
-            self.meters = {key: MeterProgress.from_json(value) for key, value in data["meters"].items()}
-            self.tariffs = {key: RateSeries.from_json(value) for key, value in data.get("tariffs", {}).items()}
-            self.dispatches = DispatchLog.from_json(data.get("dispatches", {}))
+        if self.path and load_json(self.path, self._decode, "warn", "no saved state", "a fresh backfill"):
             log.debug(f"state loaded from {self.path}: {len(self.meters)} meters")
-        except FileNotFoundError:
-            log.warn(f"no saved state at {self.path}: starting a fresh backfill")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-            self.meters, self.tariffs, self.dispatches = {}, {}, DispatchLog()
-            log.warn(f"state file {self.path} is unreadable ({type(exc).__name__}: {exc}); starting a fresh backfill")
+
+    def _decode(self, data: dict) -> None:
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unknown version {data.get('version')!r}")
+        meters = {key: MeterProgress.from_json(value) for key, value in data["meters"].items()}
+        tariffs = {key: RateSeries.from_json(value) for key, value in data.get("tariffs", {}).items()}
+        self.meters, self.tariffs = meters, tariffs
+        self.dispatches = DispatchLog.from_json(data.get("dispatches", {}))
 
     def save(self) -> None:
         if not self.path or self.read_only:
@@ -163,6 +157,20 @@ class State:
                                             "meters": {key: p.to_json() for key, p in self.meters.items()},
                                             "tariffs": {key: s.to_json() for key, s in self.tariffs.items()},
                                             "dispatches": self.dispatches.to_json()}, separators=(",", ":")))
+
+
+def load_json(path: str, decode, missing_level: str, missing: str, fresh: str) -> bool:
+    """`decode(data)` the JSON file at `path`. A missing file is one line at `missing_level`, a damaged
+    one (any shape, any depth) one W!: either way the caller starts with `fresh`, never a crash."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            decode(json.load(handle))
+        return True
+    except FileNotFoundError:
+        log.log(missing_level, f"{missing} at {path}: starting with {fresh}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        log.warn(f"state file {path} is unreadable ({type(exc).__name__}: {str(exc)[:80]}); starting with {fresh}")
+    return False
 
 
 def write_atomic(path: str, text: str) -> None:
