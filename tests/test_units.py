@@ -105,7 +105,8 @@ def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
     """OCTO_MAX_POINTS far above a page: lines leave at page boundaries, progress saved with them."""
     import threading
 
-    from octopus_telegraf.collector import Batch, Collector
+    from octopus_telegraf.collector import Collector
+    from octopus_telegraf.reading import Batch
     from octopus_telegraf.settings import load
 
     start = 1_577_836_800 * SECOND  # 2020-01-01T00:00Z: three pages end in 2023, before today

@@ -1,0 +1,274 @@
+"""One meter's gather, in one pass: pages -> rows -> chosen -> priced -> lines -> saved.
+
+Rows are parsed per page, the new or changed half-hours chosen within the point budget, priced by
+the price book, turned into lines by the meter's formatter, printed and saved together.
+"""
+
+import math
+import time
+from dataclasses import replace
+
+from . import log
+from .api import ApiError
+from .lineprotocol import LineProtocolError
+from .settings import Meter
+from .state import MeterProgress
+from .timeutil import (
+    HALF_HOUR_NS,
+    NS_PER_SECOND,
+    floor_half_hour,
+    iso_to_ns,
+    london_day_start,
+    london_days,
+    ns_to_utc_z,
+)
+
+HOUR_NS = 3600 * NS_PER_SECOND
+MAX_ROW_NS = 2**62  # about the year 2116: a later time would overflow InfluxDB's int64 nanoseconds
+FUTURE_SLACK_NS = 3600 * NS_PER_SECOND  # consumption is measured, never forecast
+
+
+def parse_rows(results: list, on_bad, now_ns: int) -> list[tuple[int, int, float]]:
+    """(start ns, end ns, consumption) per API result, sorted; `on_bad(reason)` for each unusable row.
+    A half-hour listed twice keeps its last value in the page, so every gather agrees on one.
+
+    A half-hour's start is the previous one's end, so each time string is parsed once, not twice."""
+    rows: dict[int, tuple[int, int, float]] = {}
+    previous_text = previous_ns = None
+    for row in results:
+        try:
+            start_text, end_text, value = row["interval_start"], row["interval_end"], row["consumption"]
+            if type(start_text) is not str or type(end_text) is not str:
+                raise TypeError("interval times must be text")
+            start = previous_ns if start_text == previous_text else iso_to_ns(start_text)
+            end = iso_to_ns(end_text)
+            previous_text, previous_ns = end_text, end
+            if type(value) is int:
+                value = float(value)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            on_bad(f"unreadable row ({type(exc).__name__})")
+            continue
+        if type(value) is not float or not math.isfinite(value):
+            on_bad(f"consumption {value!r:.40} is not a finite number")
+            continue
+        if not 0 <= start < end < MAX_ROW_NS:
+            on_bad("interval ends before it starts, or lies outside 1970-2116")
+            continue
+        if start > now_ns + FUTURE_SLACK_NS:
+            on_bad("interval in the future (is this machine's clock right?)")
+            continue
+        rows[start] = (start, end, value)
+    return sorted(rows.values())
+
+
+class Batch:
+    """One meter's lines in a gather. A very large OCTO_MAX_POINTS must not hold a whole backfill in
+    memory: past FLUSH_LINES, what is ready is printed and its progress saved, page by page."""
+
+    FLUSH_LINES = 20_000
+
+    def __init__(self, commit):
+        self.pending: list[str] = []
+        self.sent = 0
+        self.commit = commit  # (lines, progress) -> prints, then saves
+
+    def __len__(self) -> int:
+        return self.sent + len(self.pending)
+
+    def extend(self, lines) -> None:
+        self.pending.extend(lines)
+
+    def flush_if_large(self, progress: MeterProgress, lookback_ns: int) -> None:
+        if len(self.pending) >= self.FLUSH_LINES:
+            progress.prune(lookback_ns)
+            self.commit(self.pending, replace(progress, printed=dict(progress.printed)))
+            self.sent += len(self.pending)
+            self.pending = []
+
+
+class MeterReader:
+    """Reads, prints and saves one meter at a time. `output(lines)` writes and flushes stdout; `lock`
+    keeps output, progress and save together."""
+
+    def __init__(self, settings, client, state, prices, output, lock, agreements):
+        self.settings = settings
+        self.client = client
+        self.state = state
+        self.prices = prices
+        self.output = output
+        self.lock = lock
+        self.agreements = agreements  # (fuel, point) -> [Agreement]
+        self.wait_until: dict[str, float] = {}  # meter key -> monotonic time a long Retry-After ends
+        self.lookback_ns = int(settings.lookback_hours * HOUR_NS)
+        self.budget_reached = False  # a meter stopped at OCTO_MAX_POINTS in this gather
+
+    def _initial_start(self, now_ns: int) -> int:
+        if self.settings.backfill_from_ns is not None:
+            return min(self.settings.backfill_from_ns, now_ns)
+        return floor_half_hour(now_ns - int(self.settings.backfill_days * 86400) * NS_PER_SECOND)
+
+    def _progress(self, meter: Meter, now_ns: int) -> MeterProgress:
+        """A copy of the meter's saved progress (or a fresh one); a position in the future, left by a
+        wrong clock or setting, is brought back to now with one W! line: it would stop the meter for good."""
+        saved = self.state.meters.get(meter.key)
+        if saved is None:
+            return MeterProgress(self._initial_start(now_ns))
+        progress = replace(saved, printed=dict(saved.printed))
+        if progress.clamp(now_ns, self._initial_start(now_ns)):
+            restart = ns_to_utc_z(progress.period_from(self.lookback_ns))
+            log.warn(f"{meter.fuel} {meter.direction} meter {meter.point}: saved progress lay in the future "
+                     f"(was the clock wrong?); reading again from {restart}")
+        return progress
+
+    def gather_meter(self, meter: Meter, formatter, budget: int, read: bool = True) -> tuple[int, bool]:
+        """Fetch, print and save one meter. Returns (data points printed, succeeded)."""
+        now_ns = time.time_ns()
+        progress = self._progress(meter, now_ns)
+        period_from = progress.period_from(self.lookback_ns)
+        requests_before, errors_before = self.client.requests_made, self.client.errors_seen
+        lines = Batch(lambda pending, snapshot: self._commit(meter, pending, snapshot))
+        ok = read
+        waiting = self.wait_until.get(meter.key, 0) - time.monotonic()
+        if not read:
+            log.debug(f"{meter.fuel} {meter.direction} {meter.point}: waiting for the account to be read")
+        elif waiting > 0:
+            log.debug(f"{meter.fuel} {meter.direction} {meter.point}: API asked to wait, {waiting:.0f}s left")
+        else:
+            try:
+                self._read_consumption(meter, formatter, progress, period_from, budget, lines, now_ns)
+                if self.agreements(meter.fuel, meter.point) and self.settings.schema == "octopus":
+                    self.prices.refresh_upcoming(meter)
+            except ApiError as exc:
+                ok = False
+                if exc.wait_until:
+                    self.wait_until[meter.key] = exc.wait_until
+                report(exc, f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: {exc}; "
+                            f"kept {len(lines)} points, will retry at the next gather")
+        progress.prune(self.lookback_ns)
+        data_points = len(lines)
+        if self.settings.schema == "octopus":
+            lines.extend([formatter.collector_line(now_ns, data_points, self.client.requests_made - requests_before,
+                                                   self.client.errors_seen - errors_before, progress.newest_end_ns)])
+        self._commit(meter, lines.pending, progress)
+        log.debug(f"{meter.fuel} {meter.direction} {meter.point}: {data_points} points from "
+                  f"{ns_to_utc_z(period_from)}")
+        return data_points, ok
+
+    def _commit(self, meter: Meter, lines: list[str], progress: MeterProgress) -> None:
+        with self.lock:
+            if lines:
+                self.output(lines)
+            self.state.meters[meter.key] = progress
+            self.state.save()  # right after the flush: a kill now repeats at most this batch
+
+    def _read_consumption(self, meter, formatter, progress, period_from, budget, lines, now_ns) -> None:
+        """Append new or changed half-hours to `lines`, oldest first, updating `progress` page by page.
+
+        A half-hour is printed again when its value or its price changed: a rate that came late, or a
+        smart-charge dispatch learned after the half-hour was first printed."""
+        printed = progress.printed
+        per_row = formatter.lines_per_half_hour
+        formatter.priced = bool(self.agreements(meter.fuel, meter.point))
+        octopus = self.settings.schema == "octopus"
+        priced = octopus and formatter.priced  # standing charges too
+        per_day = int(priced) + int(octopus)  # a standing charge and an octopus_daily point per London day
+        bad_rows = 0
+
+        def skip(reason: str) -> None:
+            nonlocal bad_rows
+            bad_rows += 1
+            log.debug(f"{meter.point}: skipped a row: {reason}")
+
+        pages = self.client.consumption_pages(meter, ns_to_utc_z(period_from), self.settings.page_size)
+        try:
+            for results in pages:
+                rows = [row for row in parse_rows(results, skip, now_ns) if row[0] >= period_from]  # asked-for only
+                if not rows:
+                    continue
+                if progress.newest_end_ns is None or rows[-1][1] > progress.newest_end_ns:
+                    progress.newest_end_ns = rows[-1][1]
+                # Price the page first (a page whose rates cannot be had is left, whole, for the next
+                # gather), then choose what is new or changed within the budget, then print it.
+                first_day = london_day_start(rows[0][0])
+                self.prices.prepare(meter, first_day, rows[-1][1])
+                todo = []
+                page_cursor = None
+                full = False
+                for start, end, value in rows:
+                    price = formatter.price(start)
+                    mark = (value, *price)
+                    if printed.get(start) != mark:
+                        # room for this half-hour, and for a standing charge per London day (>= 23 h) so far
+                        days = ((end - todo[0][0]) // (23 * HOUR_NS) + 1 if todo else 1) * per_day
+                        if len(lines) + (len(todo) + 1) * per_row + days > budget:
+                            full = True  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
+                            break
+                        todo.append((start, end, value, price, mark))
+                    page_cursor = start
+                for start, end, value, price, mark in todo:
+                    try:
+                        lines.extend(formatter.lines(start, end, value, price))
+                    except LineProtocolError as exc:
+                        skip(str(exc))
+                        continue
+                    printed[start] = mark
+                if priced and todo:
+                    lines.extend(self._standing_lines(meter, formatter, progress, london_day_start(todo[0][0]),
+                                                      todo[-1][1]))
+                if octopus:
+                    lines.extend(self._daily_lines(formatter, progress, rows[0][0], rows[-1][1]))
+                if page_cursor is not None and (progress.cursor_ns is None or page_cursor > progress.cursor_ns):
+                    progress.cursor_ns = page_cursor
+                if full:
+                    self.budget_reached = True
+                    return
+                lines.flush_if_large(progress, self.lookback_ns)
+        finally:
+            pages.close()
+            if bad_rows:
+                log.warn(f"{meter.fuel} {meter.direction} meter {meter.point}: skipped {bad_rows} unreadable rows")
+
+    def _standing_lines(self, meter, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
+        """octopus_standing_charge once per London day (23, 24 or 25 hours) with data printed; none for a
+        tariff without one (an export tariff's 0 p), so that a day's charges add up per fuel."""
+        out = []
+        for day in london_days(from_ns, to_ns):
+            if progress.standing_through_ns is not None and day <= progress.standing_through_ns:
+                continue
+            charge = self.prices.standing_charge(meter, day)
+            if charge is not None and (charge[1][2] or charge[1][3]):
+                tariff, row = charge
+                out.append(formatter.standing_line(day, tariff, row[2], row[3]))
+            progress.standing_through_ns = day
+        return out
+
+    def _daily_lines(self, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
+        """octopus_daily for each London day touching [from, to) whose half-hours are all in hand (46, 48
+        or 50; a day begun on the previous page counts), printed again when a late, corrected or
+        re-priced half-hour changes it. A day partly behind the look-back is left as it was printed."""
+        out = []
+        printed = progress.printed
+        for day in london_days(from_ns, to_ns):
+            next_day = london_day_start(day + 26 * HOUR_NS)
+            if next_day > to_ns:
+                continue  # the rest of the day is still to come
+            marks = [printed.get(start) for start in range(day, next_day, HALF_HOUR_NS)]
+            if None in marks:
+                continue
+            kwh = money = 0.0
+            for value, rate, _ in marks:
+                energy = formatter.kwh(value)
+                kwh += energy
+                money = None if money is None or rate is None else money + energy * rate / 100
+            charge = self.prices.standing_charge(formatter.meter, day) if formatter.priced else None
+            standing = charge[1][2] / 100 if charge and charge[1][2] else None
+            values = (kwh, money, standing)
+            if progress.daily.get(day) != values:
+                out.append(formatter.daily_line(day, kwh, money, standing))
+                progress.daily[day] = values
+        return out
+
+
+def report(exc: ApiError, message: str) -> None:
+    """What needs the user is E! (a refused key, an unknown meter, an unreadable response); W! passes."""
+    (log.error if exc.needs_user else log.warn)(message)
