@@ -22,6 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 
 from octopus_telegraf.collector import Collector  # noqa: E402
+from octopus_telegraf.pagestream import PageStream  # noqa: E402
 from octopus_telegraf.settings import load  # noqa: E402
 from octopus_telegraf.state import State  # noqa: E402
 
@@ -52,9 +53,12 @@ def throughput(rows: int = 200_000, page_size: int = 25_000) -> float:
         requests_made = errors_seen = 0
         stop = threading.Event()
 
-        def consumption_pages(self, meter, period_from, page_size):
-            for page in pages:
-                yield json.loads(page)["results"]
+        def consumption_rows(self, meter, period_from, page_size):
+            for page in pages:  # as the client streams them: 64 KiB at a time
+                stream = PageStream()
+                for offset in range(0, len(page), 1 << 16):
+                    yield stream.feed(page[offset:offset + (1 << 16)])
+                stream.close()
 
     env = {"OCTO_API_KEY": "k", **meter_env(GAS), "OCTO_BACKFILL_FROM": "2015-01-01", "OCTO_GAS_COST": "6.1",
            "OCTO_MAX_POINTS": str(rows + 10)}
@@ -148,6 +152,27 @@ def backfill(years: int):
         results["steady"] = len(fake.consumption_requests()) / 5
     fake.close()
     return total, results
+
+
+def one_gather(years: int, meters, schema: str, runs: int = 5):
+    """`octopus-telegraf --once` printing a whole backfill in one gather: wall seconds and peak RSS
+    (VmHWM of the child itself), median of `runs`."""
+    fake = FakeOctopus()
+    start, end = london(2021, 1, 1), london(2021 + years, 1, 1)
+    total = sum(len(fake.add_meter(*m, start, end)) for m in meters)
+    for s in range(start, end + 1_800_000_000_000, 1_800_000_000_000):  # warm the fake's text cache
+        fake._render(s)
+    walls, peaks = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(runs):
+            env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
+                   **meter_env(*meters), "OCTO_BACKFILL_FROM": "2021-01-01", "OCTO_HTTP_TIMEOUT": "300",
+                   "OCTO_SCHEMA": schema, "OCTO_STATE_DIR": f"{tmp}/{run}", "OCTO_MAX_POINTS": str(10 * total)}
+            wall, rss, lines = peak_rss_run([COMMAND, "--once"], env)
+            walls.append(wall)
+            peaks.append(rss)
+    fake.close()
+    return total, statistics.median(walls), statistics.median(peaks), lines
 
 
 def fifty_meters(days: int = 30):
@@ -246,6 +271,12 @@ def main():
           f"{requests} requests")
     print(f"steady-state gather: {results['steady']:.2f} requests per meter-set of 3 "
           f"({results['steady'] / 3:.2f} per meter; target exactly 1)")
+    for years, meters, schema, target in ((1, (IMPORT, GAS), "seed", "<= 0.30 s, <= 32 MB"),
+                                          (5, (IMPORT, EXPORT, GAS), "octopus", "<= 35 MB")):
+        total, wall, rss, lines = one_gather(years, meters, schema)
+        print(f"{years}-year backfill of {len(meters)} meters, {schema} schema, one --once (median of 5): "
+              f"{wall:.2f} s wall, peak RSS {rss:.1f} MiB, {lines:,} lines for {total:,} half-hours "
+              f"(target {target})")
     wall, rss, lines, calls = live_backfill()
     print(f"live: 24 hours of 10-second readings in one `live --once`: {lines:,} readings, {wall:.2f} s wall, "
           f"peak RSS {rss:.1f} MiB, {calls} GraphQL calls (token, devices, telemetry)")

@@ -63,7 +63,7 @@ def parse_query_time(text: str) -> int:
 
 @dataclass
 class Fault:
-    kind: str  # status | html | slow | drip | reset | truncated | foreign_next | over_return | raw
+    kind: str  # status | html | slow | drip | reset | cut | truncated | foreign_next | over_return | raw
     path: str = ""  # applies to requests whose path contains this
     times: int = 1
     status: int = 500
@@ -217,6 +217,21 @@ class FakeOctopus:
                 raw = json.dumps(body).encode()
                 if fault and fault.kind == "truncated":
                     raw = raw[: len(raw) // 2]
+                if fault and fault.kind == "cut":  # `extra_rows` rows of the body, then a connection reset
+                    end = 0
+                    for _ in range(fault.extra_rows):
+                        end = raw.index(b"}", raw.index(b'"interval_end"', end)) + 1
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw[:end])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+                    self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.request.close()
+                    self.close_connection = True
+                    return
                 self._send(status, raw, "application/json")
 
             def do_POST(self):

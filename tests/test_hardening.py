@@ -366,3 +366,21 @@ def test_the_point_budget_stopping_a_gather_is_one_info_line(two_meters):
         "I! OCTO_MAX_POINTS (100) reached: the rest follows on the next gathers"]
     whole = run_once({**two_meters, "OCTO_BACKFILL_FROM": "2024-04-30"}).stderr.decode()
     assert "reached" not in whole
+
+
+@pytest.mark.parametrize("rows", [1, 1000, 2879])
+def test_a_page_cut_off_mid_body_repeats_nothing_and_skips_nothing(fake, two_meters, rows):
+    """Pages are printed as they stream in; a reset after some rows resumes just after the last one."""
+    fake.meters.pop(GAS)
+    fake.inject("cut", path=IMPORT[1], extra_rows=rows)
+    env = {**two_meters, "OCTO_GAS_MPRN": "", "OCTO_GAS_SN": "", "OCTO_RETRY_PAUSE": "0"}
+    result = run_once(env)
+    assert result.returncode == 0, result.stderr
+    printed = [p["time"] for p in parse(result.stdout.decode().splitlines())
+               if p["measurement"] == "octopus_consumption"]
+    assert len(printed) == len(set(printed)) == len(fake.data(*IMPORT))  # 2,928 half-hours: each once
+    assert sorted(printed) == sorted(fake.data(*IMPORT))
+    asked = [r for r in fake.consumption_requests() if IMPORT[1] in r.path]
+    assert len(asked) == 2  # the cut page, then the rest from just after its last row
+    resumed = asked[1].query["period_from"]
+    assert resumed > asked[0].query["period_from"]

@@ -123,8 +123,9 @@ def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
         requests_made = errors_seen = 0
         stop = threading.Event()
 
-        def consumption_pages(self, meter, period_from, page_size):
-            yield from pages
+        def consumption_rows(self, meter, period_from, page_size):
+            for rows in pages:  # chunks of rows as the page stream gives them
+                yield [(str(row["consumption"]), row["interval_start"], row["interval_end"]) for row in rows]
 
     settings = load({"OCTO_API_KEY": "k", "OCTO_ELECTRIC_MPAN": "1", "OCTO_ELECTRIC_SN": "S",
                      "OCTO_BACKFILL_FROM": "2020-01-01", "OCTO_MAX_POINTS": "1000000"})
@@ -139,11 +140,14 @@ def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
         saved_cursors.append(next(iter(saved.meters.values())).cursor_ns if saved.meters else None)
 
     Collector(settings, PagesClient(), state, output).gather()
-    assert batches == [Batch.FLUSH_LINES] * 3 + [1]  # page by page, then the collector point
-    assert sum(days) == 3 * Batch.FLUSH_LINES // 48  # every complete London day once, pages or not
+    # chunk by chunk, each chunk's last row held until the next (a duplicate may straddle the edge),
+    # then the last row and the collector point
+    lines_per_chunk = Batch.FLUSH_LINES
+    assert batches == [lines_per_chunk - 1, lines_per_chunk, lines_per_chunk, 2]
+    assert sum(days) == 3 * Batch.FLUSH_LINES // 48  # every complete London day once, chunks or not
     step = Batch.FLUSH_LINES * 1800 * SECOND
-    assert saved_cursors == [None, start + step - 1800 * SECOND, start + 2 * step - 1800 * SECOND,
-                             start + 3 * step - 1800 * SECOND]
+    assert saved_cursors == [None, start + step - 2 * 1800 * SECOND, start + 2 * step - 2 * 1800 * SECOND,
+                             start + 3 * step - 2 * 1800 * SECOND]
     again = State(str(tmp_path))
     again.load()
     (progress,) = again.meters.values()

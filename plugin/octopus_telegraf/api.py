@@ -1,14 +1,17 @@
 """Octopus REST client: polite requests, bounded retries, the key kept to the configured origin."""
 
 import email.utils
+import http.client
 import json
 import re
 import time
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
+import urllib3
 
 from . import __version__, log
+from .timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
 
 USER_AGENT = f"octopus-telegraf/{__version__} (python-requests)"
 MAX_RETRIES = 2  # a failed request is tried at most three times in one gather
@@ -105,26 +108,35 @@ class Client:
         attempt = 0
         while True:
             try:
-                return self._request_once(url, authenticated, payload, headers)
+                response, started = self._open(url, authenticated, payload, headers)
+                with response:
+                    body = b"".join(self._body(response, started))
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    raise _Retryable(f"HTTP 200 but not JSON{_describe(response, body)}", 200) from None
             except ApiError:
                 self.errors_seen += 1
                 raise
             except _Retryable as fault:
-                self.errors_seen += 1
-                if fault.retry_after is not None and fault.retry_after > MAX_RETRY_AFTER:
-                    raise ApiError(f"{fault}; Retry-After {fault.retry_after:.0f}s, waiting until then",
-                                   status=fault.status,
-                                   wait_until=time.monotonic() + fault.retry_after) from None
-                if attempt >= retries or self.stop.is_set():
-                    raise ApiError(f"{fault} (after {attempt + 1} attempts)", status=fault.status) from None
-                pause = (fault.retry_after if fault.retry_after is not None
-                         else self.retry_pause * RETRY_BACKOFF ** attempt)
-                log.debug(f"{fault}; retrying in {pause:g}s")
+                self._after_failure(fault, attempt, retries)
                 attempt += 1
-                if self.stop.wait(pause):
-                    raise ApiError(f"{fault} (stopping)", status=fault.status) from None
 
-    def _request_once(self, url: str, authenticated: bool, payload, headers):
+    def _after_failure(self, fault: "_Retryable", attempt: int, retries: int) -> None:
+        """Count a failed attempt, then wait before the next one, or raise ApiError if there is none."""
+        self.errors_seen += 1
+        if fault.retry_after is not None and fault.retry_after > MAX_RETRY_AFTER:
+            raise ApiError(f"{fault}; Retry-After {fault.retry_after:.0f}s, waiting until then",
+                           status=fault.status, wait_until=time.monotonic() + fault.retry_after) from None
+        if attempt >= retries or self.stop.is_set():
+            raise ApiError(f"{fault} (after {attempt + 1} attempts)", status=fault.status) from None
+        pause = fault.retry_after if fault.retry_after is not None else self.retry_pause * RETRY_BACKOFF ** attempt
+        log.debug(f"{fault}; retrying in {pause:g}s")
+        if self.stop.wait(pause):
+            raise ApiError(f"{fault} (stopping)", status=fault.status) from None
+
+    def _open(self, url: str, authenticated: bool = True, payload=None, headers=None):
+        """Send one request; (response with its body still to read, monotonic start) for an HTTP 200."""
         # The key goes to the configured origin only, whatever a `next` link says.
         auth = (self.api_key, "") if authenticated and self.api_key and self.same_origin(url) else None
         if headers and not self.same_origin(url):
@@ -134,44 +146,98 @@ class Client:
         host = urlsplit(url).hostname
         method = "POST" if payload is not None else "GET"
         try:
-            with self.session.request(method, url, auth=auth, json=payload, headers=headers,
-                                      timeout=(min(self.timeout, 15.0), self.timeout),
-                                      allow_redirects=False, stream=True) as response:
-                body = self._read_body(response, started)
+            response = self.session.request(method, url, auth=auth, json=payload, headers=headers,
+                                            timeout=(min(self.timeout, 15.0), self.timeout),
+                                            allow_redirects=False, stream=True)
+            log.debug(f"{method} {_path(url)} -> {response.status_code} in {time.monotonic() - started:.2f}s")
+            status = response.status_code
+            if status == 200:
+                return response, started
+            with response:
+                body = b"".join(self._body(response, started))
         except requests.Timeout:
             raise _Retryable(f"{host}: timed out after {self.timeout:g}s") from None
         except requests.exceptions.SSLError as exc:  # a wrong certificate does not mend itself in seconds
             raise ApiError(f"{host}: TLS failure: {_cause(exc)}", needs_user=True) from None
         except requests.RequestException as exc:
             raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
-        log.debug(f"{method} {_path(url)} -> {response.status_code} in {time.monotonic() - started:.2f}s")
-        status = response.status_code
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}{_describe(response, body)}", status,
                              _retry_after_seconds(response.headers.get("Retry-After")))
-        if status != 200:
-            raise ApiError(f"HTTP {status}{_describe(response, body)}", status=status)
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise _Retryable(f"HTTP 200 but not JSON{_describe(response, body)}", status) from None
+        raise ApiError(f"HTTP {status}{_describe(response, body)}", status=status)
 
-    def _read_body(self, response, started: float) -> bytes:
-        """The whole body within OCTO_HTTP_TIMEOUT of the request's start: the socket's timeout is per
-        read, and a server dripping a byte at a time would otherwise hold the gather for ever."""
-        chunks, size = [], 0
-        for chunk in _chunks(response):
-            if time.monotonic() - started > self.timeout:
-                raise _Retryable(f"{urlsplit(response.url).hostname}: timed out after {self.timeout:g}s "
-                                 f"(the body was still arriving)")
-            if self.stop.is_set():
-                raise ApiError("stopping")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise ApiError(f"response larger than {MAX_BODY_BYTES >> 20} MiB, refused",
-                               status=response.status_code, malformed=True)
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def _body(self, response, started: float):
+        """The body as it arrives, all of it within OCTO_HTTP_TIMEOUT of the request's start: the socket's
+        timeout is per read, and a server dripping a byte at a time would otherwise hold the gather for ever."""
+        size = 0
+        host = urlsplit(response.url).hostname
+        try:
+            for chunk in _chunks(response):
+                if time.monotonic() - started > self.timeout:
+                    raise _Retryable(f"{host}: timed out after {self.timeout:g}s (the body was still arriving)")
+                if self.stop.is_set():
+                    raise ApiError("stopping")
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ApiError(f"response larger than {MAX_BODY_BYTES >> 20} MiB, refused",
+                                   status=response.status_code, malformed=True)
+                yield chunk
+        except requests.RequestException as exc:  # a reset in the middle of the body
+            raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:  # urllib3's own, via read1
+            raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
+
+    def consumption_rows(self, meter, period_from_ns: int, page_size: int):
+        """A meter's consumption rows as its pages arrive, oldest first, a chunk at a time: each row the
+        texts (consumption, interval_start, interval_end), or a dict for a row of another shape. Same-
+        origin `next` links are followed, each once. A page that fails part-way is asked again (at most
+        MAX_RETRIES times) from just after the last row given out: no row twice, none skipped."""
+        from .pagestream import PageError, PageStream
+
+        def url_from(moment_ns: int) -> str:
+            return self.consumption_url(meter, {"period_from": ns_to_utc_z(moment_ns), "page_size": page_size,
+                                                "order_by": "period"})
+
+        url, seen, attempt, last_start = url_from(period_from_ns), set(), 0, None
+        while url:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise ApiError(f"{_path(url).split('?')[0]}: `next` links go round in a loop "
+                               f"({len(seen)} pages); stopped following them", malformed=True)
+            seen.add(url)
+            try:
+                response, started = self._open(url)
+                page = PageStream()
+                with response:
+                    for chunk in self._body(response, started):
+                        rows = page.feed(chunk)
+                        if rows:
+                            last = rows[-1]
+                            last_start = last[1] if type(last) is tuple else (last.get("interval_start")
+                                                                               if isinstance(last, dict) else None)
+                            yield rows
+                    page.close()
+            except ApiError:
+                self.errors_seen += 1
+                raise
+            except (_Retryable, PageError) as fault:
+                if isinstance(fault, PageError):
+                    fault = _Retryable(f"HTTP 200 but {fault}", 200)
+                self._after_failure(fault, attempt, MAX_RETRIES)
+                attempt += 1
+                seen.discard(url)
+                if isinstance(last_start, str):  # resume after what was given out
+                    try:
+                        url = url_from(iso_to_ns(last_start) + NS_PER_SECOND)
+                    except (ValueError, OverflowError):
+                        pass
+                continue
+            following = page.next
+            if following is not None and not isinstance(following, str):
+                raise ApiError("response has a `next` that is not a URL", malformed=True)
+            url = urljoin(url, following) if following else None
+            if url and not self.same_origin(url):
+                log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
+                return
 
     def pages(self, url: str, *, authenticated: bool = True):
         """Yield each page's `results` list, following same-origin `next` links only, each at most once."""
@@ -202,11 +268,6 @@ class Client:
         """Does this meter have any data at all? (An old serial after a swap has none.) Raises ApiError."""
         page = self.get_json(self.consumption_url(meter, {"page_size": 1}))
         return bool(isinstance(page, dict) and page.get("results"))
-
-    def consumption_pages(self, meter, period_from: str, page_size: int):
-        """Each page's rows, oldest first (`order_by=period`)."""
-        query = {"period_from": period_from, "page_size": page_size, "order_by": "period"}
-        return self.pages(self.consumption_url(meter, query))
 
     def url(self, path: str) -> str:
         return f"{self.api_url}{path}"

@@ -29,22 +29,27 @@ FUTURE_SLACK_NS = 3600 * NS_PER_SECOND  # consumption is measured, never forecas
 
 
 def parse_rows(results: list, on_bad, now_ns: int) -> list[tuple[int, int, float]]:
-    """(start ns, end ns, consumption) per API result, sorted; `on_bad(reason)` for each unusable row.
-    A half-hour listed twice keeps its last value in the page, so every gather agrees on one.
+    """(start ns, end ns, consumption) per row as the page stream gives them (texts, or a dict for a
+    row of another shape), sorted; `on_bad(reason)` for each unusable row. A half-hour listed twice
+    keeps its last value, so every gather agrees on one.
 
     A half-hour's start is the previous one's end, so each time string is parsed once, not twice."""
     rows: dict[int, tuple[int, int, float]] = {}
     previous_text = previous_ns = None
     for row in results:
         try:
-            start_text, end_text, value = row["interval_start"], row["interval_end"], row["consumption"]
-            if type(start_text) is not str or type(end_text) is not str:
-                raise TypeError("interval times must be text")
+            if type(row) is tuple:  # the API's own shape: the number and both times as text
+                value, start_text, end_text = row
+                value = float(value)
+            else:
+                start_text, end_text, value = row["interval_start"], row["interval_end"], row["consumption"]
+                if type(start_text) is not str or type(end_text) is not str:
+                    raise TypeError("interval times must be text")
+                if type(value) is int:
+                    value = float(value)
             start = previous_ns if start_text == previous_text else iso_to_ns(start_text)
             end = iso_to_ns(end_text)
             previous_text, previous_ns = end_text, end
-            if type(value) is int:
-                value = float(value)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             on_bad(f"unreadable row ({type(exc).__name__})")
             continue
@@ -61,11 +66,30 @@ def parse_rows(results: list, on_bad, now_ns: int) -> list[tuple[int, int, float
     return sorted(rows.values())
 
 
+def held_back(chunks):
+    """The chunks with each one's last half-hour held until the next chunk has come: a half-hour the
+    API lists twice, side by side, even across a chunk's edge, is resolved to its last value."""
+    held = []
+    for chunk in chunks:
+        chunk = held + chunk
+        cut = len(chunk) - 1
+        while cut > 0 and _start_text(chunk[cut - 1]) == _start_text(chunk[-1]):
+            cut -= 1
+        held = chunk[cut:]
+        yield chunk[:cut]
+    if held:
+        yield held
+
+
+def _start_text(row):
+    return row[1] if type(row) is tuple else row.get("interval_start") if isinstance(row, dict) else None
+
+
 class Batch:
     """One meter's lines in a gather. A very large OCTO_MAX_POINTS must not hold a whole backfill in
     memory: past FLUSH_LINES, what is ready is printed and its progress saved, page by page."""
 
-    FLUSH_LINES = 20_000
+    FLUSH_LINES = 4096
 
     def __init__(self, commit):
         self.pending: list[str] = []
@@ -162,7 +186,7 @@ class MeterReader:
             self.state.save()  # right after the flush: a kill now repeats at most this batch
 
     def _read_consumption(self, meter, formatter, progress, period_from, budget, lines, now_ns) -> None:
-        """Append new or changed half-hours to `lines`, oldest first, updating `progress` page by page.
+        """Append new or changed half-hours to `lines`, oldest first, updating `progress` chunk by chunk.
 
         A half-hour is printed again when its value or its price changed: a rate that came late, or a
         smart-charge dispatch learned after the half-hour was first printed."""
@@ -179,20 +203,21 @@ class MeterReader:
             bad_rows += 1
             log.debug(f"{meter.point}: skipped a row: {reason}")
 
-        pages = self.client.consumption_pages(meter, ns_to_utc_z(period_from), self.settings.page_size)
+        page_span = self.settings.page_size * HALF_HOUR_NS
+        stream = self.client.consumption_rows(meter, period_from, self.settings.page_size)
         try:
-            for results in pages:
-                rows = [row for row in parse_rows(results, skip, now_ns) if row[0] >= period_from]  # asked-for only
+            for chunk in held_back(stream):
+                rows = [row for row in parse_rows(chunk, skip, now_ns) if row[0] >= period_from]  # asked-for only
                 if not rows:
                     continue
                 if progress.newest_end_ns is None or rows[-1][1] > progress.newest_end_ns:
                     progress.newest_end_ns = rows[-1][1]
-                # Price the page first (a page whose rates cannot be had is left, whole, for the next
-                # gather), then choose what is new or changed within the budget, then print it.
-                first_day = london_day_start(rows[0][0])
-                self.prices.prepare(meter, first_day, rows[-1][1])
+                # Price the chunk first (what cannot be priced yet is left, whole, for the next gather),
+                # looking a page ahead so that a streamed backfill asks for rates once per page, not per
+                # chunk; then choose what is new or changed within the budget; then print it.
+                self.prices.prepare(meter, london_day_start(rows[0][0]), rows[-1][1], page_span)
                 todo = []
-                page_cursor = None
+                cursor = None
                 full = False
                 for start, end, value in rows:
                     price = formatter.price(start)
@@ -204,7 +229,7 @@ class MeterReader:
                             full = True  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
                             break
                         todo.append((start, end, value, price, mark))
-                    page_cursor = start
+                    cursor = start
                 for start, end, value, price, mark in todo:
                     try:
                         lines.extend(formatter.lines(start, end, value, price))
@@ -217,14 +242,14 @@ class MeterReader:
                                                       todo[-1][1]))
                 if octopus:
                     lines.extend(self._daily_lines(formatter, progress, rows[0][0], rows[-1][1]))
-                if page_cursor is not None and (progress.cursor_ns is None or page_cursor > progress.cursor_ns):
-                    progress.cursor_ns = page_cursor
+                if cursor is not None and (progress.cursor_ns is None or cursor > progress.cursor_ns):
+                    progress.cursor_ns = cursor
                 if full:
                     self.budget_reached = True
                     return
                 lines.flush_if_large(progress, self.lookback_ns)
         finally:
-            pages.close()
+            stream.close()
             if bad_rows:
                 log.warn(f"{meter.fuel} {meter.direction} meter {meter.point}: skipped {bad_rows} unreadable rows")
 

@@ -179,8 +179,10 @@ class Prices:
         return (tariff.code, row) if row else None
 
     # -- fetching ----------------------------------------------------------------------------
-    def prepare(self, meter, start_ns: int, end_ns: int) -> None:
-        """Make sure every rate the meter needs in [start, end) is known. Raises ApiError (transient)."""
+    def prepare(self, meter, start_ns: int, end_ns: int, ahead_ns: int = 0) -> None:
+        """Make sure every rate the meter needs in [start, end) is known. When rates must be asked for
+        anyway, ask for `ahead_ns` more (a page of consumption is read in chunks: its rates are asked
+        for once, not once per chunk). Raises ApiError (transient)."""
         now_ns = time.time_ns()
         for agreement in self.agreements_for(meter.fuel, meter.point):
             low = max(start_ns, agreement.valid_from_ns)
@@ -188,8 +190,10 @@ class Prices:
             tariff = TariffCode.parse(agreement.tariff_code)
             if low >= high or tariff is None:
                 continue
+            ahead = min(low + ahead_ns, now_ns) if agreement.valid_to_ns is None else \
+                min(low + ahead_ns, now_ns, agreement.valid_to_ns)
             for kind in (*tariff.unit_registers, "standing"):
-                self._cover(tariff, kind, low, high, now_ns)
+                self._cover(tariff, kind, low, high, now_ns, ahead)
 
     def refresh_upcoming(self, meter) -> None:
         """Prices published ahead (tomorrow's Agile): looked for every couple of hours, not every gather."""
@@ -207,22 +211,23 @@ class Prices:
                         series.covered_from = min(start, now_ns)
                 series.upcoming_at = time.time()
 
-    def _cover(self, tariff: TariffCode, kind: str, low: int, high: int, now_ns: int) -> None:
+    def _cover(self, tariff: TariffCode, kind: str, low: int, high: int, now_ns: int, ahead: int = 0) -> None:
         """Fetch what [low, high) needs and the series has not got. A span counts as covered only
         when rows came: an empty answer or a 404 is asked again later, never taken as "no price"."""
         key = f"{tariff.code}|{kind}"
         if self.unpriceable.get(key, 0) > time.monotonic():
             return
         series = self.series.setdefault(key, RateSeries())
+        far = max(high, ahead)
         if series.covered_from is None:
-            if self._fetch(tariff, kind, series, low, high):
-                series.covered_from, series.covered_to = low, min(high, now_ns)
+            if self._fetch(tariff, kind, series, low, far):
+                series.covered_from, series.covered_to = low, min(far, now_ns)
             return
         if low < series.covered_from and self._fetch(tariff, kind, series, low, series.covered_from):
             series.covered_from = low
         if high > series.covered_to and series.covered_to < now_ns and \
-                self._fetch(tariff, kind, series, series.covered_to, high):
-            series.covered_to = min(high, now_ns)
+                self._fetch(tariff, kind, series, series.covered_to, far):
+            series.covered_to = min(far, now_ns)
 
     def _fetch(self, tariff: TariffCode, kind: str, series: RateSeries, low: int, high: int) -> int:
         """Merge the rows of [low, high) into `series`; how many came. Raises ApiError (transient)."""

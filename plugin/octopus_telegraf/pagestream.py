@@ -1,0 +1,135 @@
+"""One API page read as its body arrives: `{"count": .., "next": .., "results": [{..}, ..]}`, in any
+key order. Rows come out a chunk at a time, so no whole page of text, dicts or tuples is alive at once.
+
+The API's own row shape is read by one regular expression; anything else (other key order, extra
+keys, nulls) goes through the json module, one object at a time.
+"""
+
+import codecs
+import json
+import re
+
+_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+_ROW = re.compile(r'\s*,?\s*\{\s*"consumption"\s*:\s*(' + _NUMBER + r')\s*,\s*"interval_start"\s*:\s*"([^"\\]*)"\s*,'
+                  r'\s*"interval_end"\s*:\s*"([^"\\]*)"\s*\}')
+_SPACE = re.compile(r"\s*")
+_DECODER = json.JSONDecoder()
+STUCK_CHARS = 1 << 20  # this much text that still does not parse is damage, not a value still arriving
+
+
+class PageError(ValueError):
+    """The body is not a page: not JSON, not an object, no results list, or cut short."""
+
+
+class PageStream:
+    def __init__(self):
+        self.text = ""
+        self.pos = 0
+        self.decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        self.state = "start"  # start -> key -> (value | array) -> ... -> done
+        self.key = None
+        self.next = None  # the `next` link, once read
+        self.has_results = False
+
+    def feed(self, chunk: bytes) -> list:
+        """Rows completed by this chunk: (consumption text, start text, end text), or the decoded
+        object for a row in any other shape."""
+        self.text = self.text[self.pos:] + self.decode(chunk)
+        self.pos = 0
+        rows = []
+        try:
+            self._parse(rows)
+        except _Incomplete:
+            if len(self.text) - self.pos > STUCK_CHARS:
+                raise PageError("the response is not the API's JSON") from None
+        return rows
+
+    def close(self) -> None:
+        self.feed(b"")
+        if self.state != "done":
+            raise PageError("the response ended before the page did" if self.state != "start"
+                            else "the response is empty")
+        if not self.has_results:
+            raise PageError("response has no `results` list")
+
+    def _space(self) -> str:
+        self.pos = _SPACE.match(self.text, self.pos).end()
+        if self.pos >= len(self.text):
+            raise _Incomplete
+        return self.text[self.pos]
+
+    def _value(self):
+        self._space()  # raw_decode does not skip white space itself
+        try:
+            value, end = _DECODER.raw_decode(self.text, self.pos)
+        except json.JSONDecodeError:
+            raise _Incomplete from None
+        if end >= len(self.text) and isinstance(value, (int, float)):
+            raise _Incomplete  # a number may go on in the next chunk
+        self.pos = end
+        return value
+
+    def _parse(self, rows: list) -> None:
+        text = self.text
+        while True:
+            if self.state == "start":
+                if self._space() != "{":
+                    raise PageError("the response is not a JSON object")
+                self.pos += 1
+                self.state = "key"
+            elif self.state == "key":
+                char = self._space()
+                if char == "}":
+                    self.pos += 1
+                    self.state = "done"
+                    return
+                if char == ",":
+                    self.pos += 1
+                    continue
+                if char != '"':
+                    raise PageError("the response is not the API's JSON")
+                start = self.pos
+                try:
+                    key = self._value()
+                    colon = self._space()
+                except _Incomplete:
+                    self.pos = start  # read the key again when the rest has come
+                    raise
+                if colon != ":":
+                    raise PageError("the response is not the API's JSON")
+                self.pos += 1
+                self.key = key
+                self.state = "value"
+            elif self.state == "value":
+                if self.key == "results":
+                    if self._space() != "[":
+                        raise PageError("response has no `results` list")
+                    self.pos += 1
+                    self.has_results = True
+                    self.state = "array"
+                    continue
+                value = self._value()
+                if self.key == "next":
+                    self.next = value
+                self.state = "key"
+            elif self.state == "array":
+                match, pos, append = _ROW.match, self.pos, rows.append
+                while (found := match(text, pos)) is not None:  # the API's own rows: the fast way
+                    append(found.groups())
+                    pos = found.end()
+                self.pos = pos
+                char = self._space()
+                if char == "]":
+                    self.pos += 1
+                    self.state = "key"
+                elif char == ",":
+                    self.pos += 1
+                else:
+                    rows.append(self._value())
+            else:
+                self._space()
+                raise PageError("more after the end of the page")
+
+
+class _Incomplete(Exception):
+    """Wait for the next chunk."""
