@@ -192,7 +192,7 @@ class Client:
         texts (consumption, interval_start, interval_end), or a dict for a row of another shape. Same-
         origin `next` links are followed, each once. A page that fails part-way is asked again (at most
         MAX_RETRIES times) from just after the last row given out: no row twice, none skipped."""
-        from .pagestream import PageError, PageStream
+        from .pagestream import PageError, PageShapeError, PageStream
 
         def url_from(moment_ns: int) -> str:
             return self.consumption_url(meter, {"period_from": ns_to_utc_z(moment_ns), "page_size": page_size,
@@ -216,6 +216,9 @@ class Client:
                                                                                if isinstance(last, dict) else None)
                             yield rows
                     page.close()
+            except PageShapeError as exc:
+                self.errors_seen += 1
+                raise ApiError(f"{_path(url).split('?')[0]}: {exc}", malformed=True) from None
             except ApiError:
                 self.errors_seen += 1
                 raise

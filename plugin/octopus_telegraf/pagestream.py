@@ -18,7 +18,11 @@ STUCK_CHARS = 1 << 20  # this much text that still does not parse is damage, not
 
 
 class PageError(ValueError):
-    """The body is not a page: not JSON, not an object, no results list, or cut short."""
+    """The body is not a page: not JSON, or cut short (worth asking again)."""
+
+
+class PageShapeError(PageError):
+    """The body is JSON of another shape: not an object, or no `results` list (asking again will not help)."""
 
 
 class PageStream:
@@ -50,7 +54,7 @@ class PageStream:
             raise PageError("the response ended before the page did" if self.state != "start"
                             else "the response is empty")
         if not self.has_results:
-            raise PageError("response has no `results` list")
+            raise PageShapeError("response has no `results` list")
 
     def _space(self) -> str:
         self.pos = _SPACE.match(self.text, self.pos).end()
@@ -74,7 +78,7 @@ class PageStream:
         while True:
             if self.state == "start":
                 if self._space() != "{":
-                    raise PageError("the response is not a JSON object")
+                    raise PageShapeError("the response is not a JSON object")
                 self.pos += 1
                 self.state = "key"
             elif self.state == "key":
@@ -103,7 +107,7 @@ class PageStream:
             elif self.state == "value":
                 if self.key == "results":
                     if self._space() != "[":
-                        raise PageError("response has no `results` list")
+                        raise PageShapeError("response has no `results` list")
                     self.pos += 1
                     self.has_results = True
                     self.state = "array"

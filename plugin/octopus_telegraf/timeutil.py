@@ -3,7 +3,6 @@
 import re
 from datetime import date, datetime, timedelta, timezone
 
-from dateutil import parser as _dateparser
 from dateutil import tz
 
 LONDON = tz.gettz("Europe/London")
@@ -46,8 +45,10 @@ def _general_iso_to_ns(text: str) -> int:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        # Python 3.10's fromisoformat knows neither `Z` nor `+0100`.
-        moment = _dateparser.isoparse(text)
+        # Python 3.10's fromisoformat knows neither `Z` nor `+0100`; the parser is imported only then.
+        from dateutil import parser
+
+        moment = parser.isoparse(text)
     return datetime_to_ns(moment)
 
 
