@@ -49,19 +49,24 @@ class PointFormatter:
     def lines(self, start_ns: int, end_ns: int, value: float, price: tuple[float | None, float | None]) -> list[str]:
         """Raises LineProtocolError for a value that cannot be printed (an overflow to infinity)."""
         stamp = end_ns if self.stamp_end else start_ns
-        rate = price[0]
-        if self.seed_schema:
-            kwh = self.kwh(value)
-            return self._seed_lines(stamp, value, kwh, kwh * rate / 100 if rate is not None else None)
         # Meter readings have three decimals and repeat all the time, and turning a float into text
-        # is the slowest step here: remember the fields of each (reading, price) seen lately.
+        # is the slowest step here: remember the lines (all but their timestamp) of each (reading,
+        # price) seen lately.
         key = (value, price)
-        fields = self._fields_cache.get(key)
-        if fields is None:
+        heads = self._fields_cache.get(key)
+        if heads is None:
             if len(self._fields_cache) >= 65536:
                 self._fields_cache.clear()
-            fields = self._fields_cache[key] = self._fields(value, price)
-        return [f"{self.consumption} {fields} {stamp}"]
+            heads = self._fields_cache[key] = self._heads(value, price)
+        stamp = str(stamp)
+        return [head + stamp for head in heads]
+
+    def _heads(self, value: float, price: tuple[float | None, float | None]) -> tuple[str, ...]:
+        """`measurement,tags fields ` of each line a half-hour gives, in the chosen schema."""
+        if not self.seed_schema:
+            return (f"{self.consumption} {self._fields(value, price)} ",)
+        kwh, rate = self.kwh(value), price[0]
+        return tuple(self._seed_lines("", value, kwh, kwh * rate / 100 if rate is not None else None))
 
     def kwh(self, value: float) -> float:
         """kWh from the meter's reading: converted only when the meter reports m³."""

@@ -219,13 +219,14 @@ class MeterReader:
                 todo = []
                 cursor = None
                 full = False
+                room = budget - len(lines)
                 for start, end, value in rows:
                     price = formatter.price(start)
                     mark = (value, *price)
                     if printed.get(start) != mark:
                         # room for this half-hour, and for a standing charge per London day (>= 23 h) so far
                         days = ((end - todo[0][0]) // (23 * HOUR_NS) + 1 if todo else 1) * per_day
-                        if len(lines) + (len(todo) + 1) * per_row + days > budget:
+                        if (len(todo) + 1) * per_row + days > room:
                             full = True  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
                             break
                         todo.append((start, end, value, price, mark))
