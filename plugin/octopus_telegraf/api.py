@@ -200,10 +200,7 @@ class Client:
 
         url, seen, attempt, last_start = url_from(period_from_ns), set(), 0, None
         while url:
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise ApiError(f"{_path(url).split('?')[0]}: `next` links go round in a loop "
-                               f"({len(seen)} pages); stopped following them", malformed=True)
-            seen.add(url)
+            _visit(url, seen)
             try:
                 response, started = self._open(url)
                 page = PageStream()
@@ -234,33 +231,28 @@ class Client:
                     except (ValueError, OverflowError):
                         pass
                 continue
-            following = page.next
-            if following is not None and not isinstance(following, str):
-                raise ApiError("response has a `next` that is not a URL", malformed=True)
-            url = urljoin(url, following) if following else None
-            if url and not self.same_origin(url):
-                log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
-                return
+            url = self._following(url, page.next)
 
     def pages(self, url: str, *, authenticated: bool = True):
         """Yield each page's `results` list, following same-origin `next` links only, each at most once."""
         seen = set()
         while url:
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise ApiError(f"{_path(url).split('?')[0]}: `next` links go round in a loop "
-                               f"({len(seen)} pages); stopped following them", malformed=True)
-            seen.add(url)
+            _visit(url, seen)
             page = self.get_json(url, authenticated=authenticated)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise ApiError(f"{_path(url).split('?')[0]}: response has no `results` list", malformed=True)
             yield page["results"]
-            following = page.get("next")
-            if following is not None and not isinstance(following, str):
-                raise ApiError("response has a `next` that is not a URL", malformed=True)
-            url = urljoin(url, following) if following else None  # the API's links are absolute; be lenient
-            if url and not self.same_origin(url):
-                log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
-                return
+            url = self._following(url, page.get("next"))
+
+    def _following(self, url: str, following) -> str | None:
+        """The page after `url`: its `next` link, if there is one and it stays on the configured origin."""
+        if following is not None and not isinstance(following, str):
+            raise ApiError("response has a `next` that is not a URL", malformed=True)
+        url = urljoin(url, following) if following else None  # the API's links are absolute; be lenient
+        if url and not self.same_origin(url):
+            log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
+            return None
+        return url
 
     def consumption_url(self, meter, query: dict) -> str:
         kind = "electricity-meter-points" if meter.fuel == "electricity" else "gas-meter-points"
@@ -274,6 +266,14 @@ class Client:
 
     def url(self, path: str) -> str:
         return f"{self.api_url}{path}"
+
+
+def _visit(url: str, seen: set) -> None:
+    """Each page once: a `next` link back to a page already read, or too many pages, is a loop."""
+    if url in seen or len(seen) >= MAX_PAGES:
+        raise ApiError(f"{_path(url).split('?')[0]}: `next` links go round in a loop "
+                       f"({len(seen)} pages); stopped following them", malformed=True)
+    seen.add(url)
 
 
 def _chunks(response):

@@ -26,6 +26,8 @@ class PointFormatter:
         tags = {"fuel": meter.fuel, "direction": meter.direction, "meter_point": meter.point, "serial": meter.serial}
         self.consumption = tag_prefix("octopus_consumption", tags)
         self.collector = tag_prefix("octopus_collector", tags)
+        self.daily = tag_prefix("octopus_daily", {"fuel": meter.fuel, "direction": meter.direction,
+                                                  "meter_point": meter.point})
         app = {"app": SEED_APP}
         self.seed = {name: tag_prefix(name, app) for name in
                      ("electricity", "electricity_cost", "electricity_export", "gas", "gaskwh", "gas_cost")}
@@ -108,10 +110,7 @@ class PointFormatter:
 
     def daily_line(self, day_ns: int, kwh: float, money: float | None, standing_gbp: float | None) -> str:
         """octopus_daily: the London day's energy and bill (unit costs + standing charge) in one point."""
-        prefix = self._standing.get("daily")
-        if prefix is None:
-            prefix = self._standing["daily"] = tag_prefix("octopus_daily", {
-                "fuel": self.meter.fuel, "direction": self.meter.direction, "meter_point": self.meter.point})
+        prefix = self.daily
         fields = f"kwh={float_text(kwh)}"
         if self.export and money is not None:
             fields += f",earnings_gbp={float_text(money)}"
