@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import log
 from .dispatches import DispatchLog
-from .tariffs import RateSeries
+from .rates import RateSeries
 from .timeutil import floor_half_hour
 
 STATE_FILE = "state.json"
