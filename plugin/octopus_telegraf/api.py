@@ -192,7 +192,7 @@ class Client:
         texts (consumption, interval_start, interval_end), or a dict for a row of another shape. Same-
         origin `next` links are followed, each once. A page that fails part-way is asked again (at most
         MAX_RETRIES times) from just after the last row given out: no row twice, none skipped."""
-        from .pagestream import PageError, PageShapeError, PageStream
+        from .pagestream import PageError, PageShapeError, PageStream, row_start_text
 
         def url_from(moment_ns: int) -> str:
             return self.consumption_url(meter, {"period_from": ns_to_utc_z(moment_ns), "page_size": page_size,
@@ -208,9 +208,7 @@ class Client:
                     for chunk in self._body(response, started):
                         rows = page.feed(chunk)
                         if rows:
-                            last = rows[-1]
-                            last_start = last[1] if type(last) is tuple else (last.get("interval_start")
-                                                                               if isinstance(last, dict) else None)
+                            last_start = row_start_text(rows[-1])
                             yield rows
                     page.close()
             except PageShapeError as exc:

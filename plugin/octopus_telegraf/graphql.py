@@ -46,7 +46,7 @@ class Budget:
     def __init__(self, directory: str | None, per_hour: int):
         self.path = os.path.join(directory, LEDGER) if directory else None
         self.per_hour = per_hour
-        self.memory = {"calls": [], "paused_until": 0.0, "pause": 0.0}
+        self.memory = _fresh_ledger()
         self.lock = threading.Lock()
         self.waiting = False  # one W! line per episode of waiting, not one per gather
 
@@ -65,7 +65,7 @@ class Budget:
                     ledger = {"calls": calls, "paused_until": float(ledger.get("paused_until", 0)),
                               "pause": float(ledger.get("pause", 0))}
                 except (ValueError, TypeError, AttributeError, RecursionError):
-                    ledger = {"calls": [], "paused_until": 0.0, "pause": 0.0}  # damaged: start again
+                    ledger = _fresh_ledger()  # damaged: start again
                 result = change(ledger)
                 handle.seek(0)
                 handle.truncate()
@@ -100,11 +100,13 @@ class Budget:
         self.waiting = False
 
     def rate_limited(self) -> None:
-        """The API said too many requests: pause every process, longer each time it happens again."""
+        """The API said too many requests: pause every process; longer (to 30 minutes) when it says so
+        again soon after the last pause ended, the shortest pause again after a quiet spell."""
         now = time.time()
 
         def change(ledger):
-            ledger["pause"] = min(LONGEST_PAUSE, max(FIRST_PAUSE, ledger["pause"] * 2))
+            again_soon = now - ledger["paused_until"] < LONGEST_PAUSE
+            ledger["pause"] = min(LONGEST_PAUSE, ledger["pause"] * 2) if again_soon and ledger["pause"] else FIRST_PAUSE
             ledger["paused_until"] = now + ledger["pause"]
             return ledger["pause"]
 
@@ -115,19 +117,9 @@ class Budget:
         log.warn(f"GraphQL: rate limited by the API; GraphQL work pauses for {pause / 60:.0f} minutes")
         self.waiting = True
 
-    def succeeded(self) -> None:
-        """A call went through: the next rate limit starts from the shortest pause again."""
-        def change(ledger):
-            ledger["pause"] = 0.0
 
-        try:
-            self._update(change)
-        except OSError:
-            pass
-
-    def used(self) -> int:
-        now = time.time()
-        return self._update(lambda ledger: len([t for t in ledger["calls"] if now - 3600 < t <= now]))
+def _fresh_ledger() -> dict:
+    return {"calls": [], "paused_until": 0.0, "pause": 0.0}
 
 
 class Kraken:
@@ -185,5 +177,4 @@ class Kraken:
             raise GraphQLError(f"GraphQL {code or 'error'}: {message}", code)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise GraphQLError("GraphQL response has no data", needs_user=True)
-        self.budget.succeeded()
         return body["data"]

@@ -203,8 +203,9 @@ class LiveCollector:
         return True
 
     def _print(self, device: Device, readings: list, start_ns: int, end_ns: int) -> None:
-        formatter = self.formatters.get(device.device_id) or self.formatters.setdefault(
-            device.device_id, LiveFormatter(device))
+        formatter = self.formatters.get(device.device_id)
+        if formatter is None:
+            formatter = self.formatters[device.device_id] = LiveFormatter(device)
         by_time: dict[int, str] = {}
         bad = 0
         for reading in readings if isinstance(readings, list) else []:

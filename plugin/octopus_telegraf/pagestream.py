@@ -17,6 +17,11 @@ _DECODER = json.JSONDecoder()
 STUCK_CHARS = 1 << 20  # this much text that still does not parse is damage, not a value still arriving
 
 
+def row_start_text(row) -> str | None:
+    """The interval_start text of a row as `PageStream.feed` gives it (texts, or a decoded object)."""
+    return row[1] if type(row) is tuple else row.get("interval_start") if isinstance(row, dict) else None
+
+
 class PageError(ValueError):
     """The body is not a page: not JSON, or cut short (worth asking again)."""
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 from . import log
 from .api import ApiError
 from .lineprotocol import LineProtocolError
+from .pagestream import row_start_text
 from .settings import Meter
 from .state import MeterProgress
 from .timeutil import (
@@ -73,16 +74,13 @@ def held_back(chunks):
     for chunk in chunks:
         chunk = held + chunk
         cut = len(chunk) - 1
-        while cut > 0 and _start_text(chunk[cut - 1]) == _start_text(chunk[-1]):
+        while cut > 0 and row_start_text(chunk[cut - 1]) == row_start_text(chunk[-1]):
             cut -= 1
         held = chunk[cut:]
         yield chunk[:cut]
     if held:
         yield held
 
-
-def _start_text(row):
-    return row[1] if type(row) is tuple else row.get("interval_start") if isinstance(row, dict) else None
 
 
 class Batch:
