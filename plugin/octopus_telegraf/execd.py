@@ -13,6 +13,7 @@ import stat
 import sys
 import threading
 import time
+from itertools import chain
 
 from . import log
 
@@ -24,7 +25,7 @@ def write_lines(lines: list[str]) -> None:
     """Line protocol to stdout, now, always UTF-8 whatever the locale: straight to the file descriptor,
     in line-aligned writes of at most PIPE_BUF bytes, so that a kill at any moment leaves whole lines
     only (half a line can parse as a valid point with a wrong value). Holds no lock a stop needs."""
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+    data = "\n".join(chain(lines, ("",))).encode("utf-8")  # built once, encoded once: no copy per line
     view = memoryview(data)
     done, size = 0, len(data)
     while done < size:

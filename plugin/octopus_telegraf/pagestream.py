@@ -1,25 +1,23 @@
 """One API page read as its body arrives: `{"count": .., "next": .., "results": [{..}, ..]}`, in any
 key order. Rows come out a chunk at a time, so no whole page of text, dicts or tuples is alive at once.
 
-The API's own row shape is read by one regular expression; anything else (other key order, extra
-keys, nulls) goes through the json module, one object at a time.
+The complete rows of a chunk are decoded by the json module in one call; only when that run does not
+decode (a row cut at a brace inside a string, a damaged body) are they taken one value at a time.
 """
 
 import codecs
 import json
 import re
 
-_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-_ROW = re.compile(r'\s*,?\s*\{\s*"consumption"\s*:\s*(' + _NUMBER + r')\s*,\s*"interval_start"\s*:\s*"([^"\\]*)"\s*,'
-                  r'\s*"interval_end"\s*:\s*"([^"\\]*)"\s*\}')
+_ROWS_FROM = re.compile(r"\s*,?\s*")  # what may lie between the rows read so far and the next row
 _SPACE = re.compile(r"\s*")
 _DECODER = json.JSONDecoder()
 STUCK_CHARS = 1 << 20  # this much text that still does not parse is damage, not a value still arriving
 
 
 def row_start_text(row) -> str | None:
-    """The interval_start text of a row as `PageStream.feed` gives it (texts, or a decoded object)."""
-    return row[1] if type(row) is tuple else row.get("interval_start") if isinstance(row, dict) else None
+    """The interval_start text of a row as `PageStream.feed` gives it (any JSON value)."""
+    return row.get("interval_start") if type(row) is dict else None
 
 
 class PageError(ValueError):
@@ -39,11 +37,12 @@ class PageStream:
         self.key = None
         self.next = None  # the `next` link, once read
         self.has_results = False
+        self.one_by_one_until = 0  # rows before this position did not decode as a run
 
     def feed(self, chunk: bytes) -> list:
-        """Rows completed by this chunk: (consumption text, start text, end text), or the decoded
-        object for a row in any other shape."""
+        """Rows completed by this chunk, decoded: a dict for each row of the API's shape."""
         self.text = self.text[self.pos:] + self.decode(chunk)
+        self.one_by_one_until -= self.pos
         self.pos = 0
         rows = []
         try:
@@ -78,8 +77,26 @@ class PageStream:
         self.pos = end
         return value
 
-    def _parse(self, rows: list) -> None:
+    def _rows_at_once(self, rows: list) -> None:
+        """The rows from `pos` to the last complete one (before the `]` if it has come), in one json
+        call. Rows are flat objects, so a `}` ends one; if it does not (a brace inside a string, a
+        damaged body), the run does not decode, and its rows are taken one at a time."""
         text = self.text
+        if self.pos < self.one_by_one_until:
+            return
+        start = _ROWS_FROM.match(text, self.pos).end()
+        close = text.find("]", start)
+        end = text.rfind("}", start, len(text) if close < 0 else close) + 1
+        if end <= start:
+            return
+        try:
+            rows += json.loads(f"[{text[start:end]}]")
+        except json.JSONDecodeError:
+            self.one_by_one_until = end
+            return
+        self.pos = end
+
+    def _parse(self, rows: list) -> None:
         while True:
             if self.state == "start":
                 if self._space() != "{":
@@ -122,11 +139,7 @@ class PageStream:
                     self.next = value
                 self.state = "key"
             elif self.state == "array":
-                match, pos, append = _ROW.match, self.pos, rows.append
-                while (found := match(text, pos)) is not None:  # the API's own rows: the fast way
-                    append(found.groups())
-                    pos = found.end()
-                self.pos = pos
+                self._rows_at_once(rows)
                 char = self._space()
                 if char == "]":
                     self.pos += 1

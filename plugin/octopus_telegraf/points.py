@@ -1,10 +1,14 @@
 """The text of one meter's points in the chosen schema: tag strings built once, fields cached."""
 
+from itertools import repeat
+from operator import add, itemgetter
+
 from .lineprotocol import float_text, tag_prefix
 from .settings import Meter, Settings
 from .timeutil import NS_PER_SECOND
 
 SEED_APP = "octopus-energy-consumption-metrics"
+_only = itemgetter(0)
 
 
 class PointFormatter:
@@ -21,7 +25,8 @@ class PointFormatter:
         self.fixed_price = (settings.fixed_cost.get(settings.cost_key(meter)), None)
         self.seed_schema = settings.schema == "seed"
         self.stamp_end = self.seed_schema or settings.timestamp == "end"
-        self._fields_cache: dict[tuple, str] = {}
+        self._heads_cache: dict[tuple, tuple[str, ...]] = {}  # mark -> lines but their timestamp
+        self._kwh_cache: dict[float, float] = {}  # m³ -> kWh
         self._standing: dict[str, str] = {}  # tariff -> octopus_standing_charge tags
         tags = {"fuel": meter.fuel, "direction": meter.direction, "meter_point": meter.point, "serial": meter.serial}
         self.consumption = tag_prefix("octopus_consumption", tags)
@@ -41,6 +46,13 @@ class PointFormatter:
                 return price
         return self.fixed_price
 
+    def marks(self, starts: list[int], values: list[float]) -> list[tuple]:
+        """What each half-hour prints as: (reading, p/kWh or None, the rate a dispatch replaced or None)."""
+        if self.priced:
+            return [(value, *self.price(start)) for start, value in zip(starts, values, strict=True)]
+        rate, replaced = self.fixed_price
+        return list(zip(values, repeat(rate), repeat(replaced), strict=False))
+
     @property
     def lines_per_half_hour(self) -> int:
         """At most; what OCTO_MAX_POINTS is counted in."""
@@ -48,31 +60,47 @@ class PointFormatter:
             return 1
         return 3 if self.meter.fuel == "gas" else 2 if self.meter.direction == "import" else 1
 
-    def lines(self, start_ns: int, end_ns: int, value: float, price: tuple[float | None, float | None]) -> list[str]:
-        """Raises LineProtocolError for a value that cannot be printed (an overflow to infinity)."""
-        stamp = end_ns if self.stamp_end else start_ns
+    def lines(self, starts: list[int], ends: list[int], marks: list[tuple]) -> list[str]:
+        """The lines of these half-hours, in order. Raises LineProtocolError for a value that cannot be
+        printed (an overflow to infinity)."""
         # Meter readings have three decimals and repeat all the time, and turning a float into text
-        # is the slowest step here: remember the lines (all but their timestamp) of each (reading,
-        # price) seen lately.
-        key = (value, price)
-        heads = self._fields_cache.get(key)
-        if heads is None:
-            if len(self._fields_cache) >= 65536:
-                self._fields_cache.clear()
-            heads = self._fields_cache[key] = self._heads(value, price)
-        stamp = str(stamp)
-        return [head + stamp for head in heads]
+        # is the slowest step here: the lines of each mark (all but their timestamp) are kept.
+        cache = self._heads_cache
+        heads = list(map(cache.get, marks))
+        if None in heads:
+            missing = {mark for mark, found in zip(marks, heads, strict=True) if found is None}
+            if len(cache) + len(missing) > 65536:
+                cache.clear()
+                missing = set(marks)
+            for mark in missing:
+                cache[mark] = self._heads(*mark)
+            heads = list(map(cache.__getitem__, marks))
+        stamps = map(str, ends if self.stamp_end else starts)
+        if not self.seed_schema:  # one line per half-hour
+            return list(map(add, map(_only, heads), stamps))
+        return [head + stamp for row, stamp in zip(heads, stamps, strict=True) for head in row]
 
-    def _heads(self, value: float, price: tuple[float | None, float | None]) -> tuple[str, ...]:
+    def _heads(self, value: float, rate: float | None, replaced: float | None) -> tuple[str, ...]:
         """`measurement,tags fields ` of each line a half-hour gives, in the chosen schema."""
         if not self.seed_schema:
-            return (f"{self.consumption} {self._fields(value, price)} ",)
-        kwh, rate = self.kwh(value), price[0]
+            return (f"{self.consumption} {self._fields(value, (rate, replaced))} ",)
+        kwh = self.kwh(value)
         return tuple(self._seed_lines("", value, kwh, kwh * rate / 100 if rate is not None else None))
 
     def kwh(self, value: float) -> float:
         """kWh from the meter's reading: converted only when the meter reports m³."""
         return self.settings.gas_m3_to_kwh(value) if self.gas_m3 else value
+
+    def kwhs(self, readings) -> list[float]:
+        """kWh of each reading, each distinct reading converted once."""
+        if not self.gas_m3:
+            return readings
+        cache = self._kwh_cache
+        if len(cache) > 65536:
+            cache.clear()
+        for reading in set(readings).difference(cache):
+            cache[reading] = self.kwh(reading)
+        return list(map(cache.__getitem__, readings))
 
     def _fields(self, value: float, price: tuple[float | None, float | None]) -> str:
         kwh = self.kwh(value)

@@ -6,7 +6,11 @@ the price book, turned into lines by the meter's formatter, printed and saved to
 
 import math
 import time
+from bisect import bisect_left
 from dataclasses import replace
+from functools import reduce
+from itertools import compress, repeat
+from operator import add, itemgetter, lt, mul, ne, truediv
 
 from . import log
 from .api import ApiError
@@ -16,38 +20,44 @@ from .settings import Meter
 from .state import MeterProgress
 from .timeutil import (
     HALF_HOUR_NS,
+    HOUR_NS,
     NS_PER_SECOND,
     floor_half_hour,
+    iso_times_to_ns,
     iso_to_ns,
     london_day_start,
     london_days,
+    next_london_midnight,
     ns_to_utc_z,
 )
 
-HOUR_NS = 3600 * NS_PER_SECOND
 MAX_ROW_NS = 2**62  # about the year 2116: a later time would overflow InfluxDB's int64 nanoseconds
 FUTURE_SLACK_NS = 3600 * NS_PER_SECOND  # consumption is measured, never forecast
 
 
-def parse_rows(results: list, on_bad, now_ns: int) -> list[tuple[int, int, float]]:
-    """(start ns, end ns, consumption) per row as the page stream gives them (texts, or a dict for a
-    row of another shape), sorted; `on_bad(reason)` for each unusable row. A half-hour listed twice
-    keeps its last value, so every gather agrees on one.
+_ROW_FIELDS = itemgetter("consumption", "interval_start", "interval_end")
 
-    A half-hour's start is the previous one's end, so each time string is parsed once, not twice."""
+
+def parse_rows(results: list, on_bad, now_ns: int) -> tuple[list[int], list[int], list[float]]:
+    """(starts ns, ends ns, consumptions) of the rows as the page stream decodes them, sorted by
+    start; `on_bad(reason)` for each unusable row. A half-hour listed twice keeps its last value, so
+    every gather agrees on one."""
+    columns = _contiguous_rows(results, now_ns)
+    return columns if columns is not None else rows_one_by_one(results, on_bad, now_ns)
+
+
+def rows_one_by_one(results: list, on_bad, now_ns: int) -> tuple[list[int], list[int], list[float]]:
+    """parse_rows for any chunk: each row checked and parsed on its own."""
     rows: dict[int, tuple[int, int, float]] = {}
     previous_text = previous_ns = None
     for row in results:
         try:
-            if type(row) is tuple:  # the API's own shape: the number and both times as text
-                value, start_text, end_text = row
+            start_text, end_text, value = row["interval_start"], row["interval_end"], row["consumption"]
+            if type(start_text) is not str or type(end_text) is not str:
+                raise TypeError("interval times must be text")
+            if type(value) is int:
                 value = float(value)
-            else:
-                start_text, end_text, value = row["interval_start"], row["interval_end"], row["consumption"]
-                if type(start_text) is not str or type(end_text) is not str:
-                    raise TypeError("interval times must be text")
-                if type(value) is int:
-                    value = float(value)
+            # a half-hour's start is the previous one's end: each time is parsed once, not twice
             start = previous_ns if start_text == previous_text else iso_to_ns(start_text)
             end = iso_to_ns(end_text)
             previous_text, previous_ns = end_text, end
@@ -64,7 +74,33 @@ def parse_rows(results: list, on_bad, now_ns: int) -> list[tuple[int, int, float
             on_bad("interval in the future (is this machine's clock right?)")
             continue
         rows[start] = (start, end, value)
-    return sorted(rows.values())
+    ordered = sorted(rows.values())
+    return [row[0] for row in ordered], [row[1] for row in ordered], [row[2] for row in ordered]
+
+
+def _contiguous_rows(results: list, now_ns: int) -> tuple[list[int], list[int], list[float]] | None:
+    """What parse_rows gives, column by column, for the usual chunk: good rows, each starting where the
+    one before ended (so in order, none twice), every time in the API's own shape. None for any other
+    chunk, which is then read row by row."""
+    try:
+        values, starts, ends = zip(*map(_ROW_FIELDS, results), strict=True)
+    except (KeyError, TypeError, ValueError):  # a row of another shape, or no rows
+        return None
+    if starts[1:] != ends[:-1] or not set(map(type, values)) <= {float, int}:
+        return None
+    end_ns = iso_times_to_ns(ends)
+    first = iso_times_to_ns(starts[:1])
+    try:
+        values = list(map(float, values))
+    except OverflowError:
+        return None
+    if end_ns is None or first is None or not all(map(math.isfinite, values)):
+        return None
+    start_ns = first + end_ns[:-1]
+    if (start_ns[0] < 0 or end_ns[-1] >= MAX_ROW_NS or start_ns[-1] > now_ns + FUTURE_SLACK_NS
+            or not all(map(lt, start_ns, end_ns))):
+        return None
+    return start_ns, end_ns, values
 
 
 def held_back(chunks):
@@ -81,6 +117,23 @@ def held_back(chunks):
     if held:
         yield held
 
+
+
+def choose(printed: dict, starts: list, ends: list, marks: list, room: int, per_row: int, per_day: int):
+    """The half-hours (indices) new or changed since printed, oldest first, as many as `room` lines
+    allow with `per_row` lines each and `per_day` more per London day (>= 23 h) they span. Returns
+    (indices, the start of the last half-hour looked at or None, whether room ran out)."""
+    chosen = list(compress(range(len(starts)), map(ne, map(printed.get, starts), marks)))
+    if not chosen:
+        return chosen, starts[-1], False
+    first = starts[chosen[0]]
+    day = 23 * HOUR_NS
+    if len(chosen) * per_row + ((ends[chosen[-1]] - first) // day + 1) * per_day <= room:
+        return chosen, starts[-1], False  # all of them: the usual case
+    for count, index in enumerate(chosen):
+        if (count + 1) * per_row + ((ends[index] - first) // day + 1) * per_day > room:
+            return chosen[:count], starts[index - 1] if index else None, True
+    raise AssertionError("unreachable: the last one did not fit")
 
 
 class Batch:
@@ -205,42 +258,29 @@ class MeterReader:
         stream = self.client.consumption_rows(meter, period_from, self.settings.page_size)
         try:
             for chunk in held_back(stream):
-                rows = [row for row in parse_rows(chunk, skip, now_ns) if row[0] >= period_from]  # asked-for only
-                if not rows:
+                starts, ends, values = parse_rows(chunk, skip, now_ns)
+                asked = bisect_left(starts, period_from)  # the API may give rows from before the period
+                if asked:
+                    starts, ends, values = starts[asked:], ends[asked:], values[asked:]
+                if not starts:
                     continue
-                if progress.newest_end_ns is None or rows[-1][1] > progress.newest_end_ns:
-                    progress.newest_end_ns = rows[-1][1]
+                if progress.newest_end_ns is None or ends[-1] > progress.newest_end_ns:
+                    progress.newest_end_ns = ends[-1]
                 # Price the chunk first (what cannot be priced yet is left, whole, for the next gather),
                 # looking a page ahead so that a streamed backfill asks for rates once per page, not per
                 # chunk; then choose what is new or changed within the budget; then print it.
-                self.prices.prepare(meter, london_day_start(rows[0][0]), rows[-1][1], page_span)
-                todo = []
-                cursor = None
-                full = False
-                room = budget - len(lines)
-                for start, end, value in rows:
-                    price = formatter.price(start)
-                    mark = (value, *price)
-                    if printed.get(start) != mark:
-                        # room for this half-hour, and for a standing charge per London day (>= 23 h) so far
-                        days = ((end - todo[0][0]) // (23 * HOUR_NS) + 1 if todo else 1) * per_day
-                        if (len(todo) + 1) * per_row + days > room:
-                            full = True  # OCTO_MAX_POINTS reached: the rest follow on the next gathers
-                            break
-                        todo.append((start, end, value, price, mark))
-                    cursor = start
-                for start, end, value, price, mark in todo:
-                    try:
-                        lines.extend(formatter.lines(start, end, value, price))
-                    except LineProtocolError as exc:
-                        skip(str(exc))
-                        continue
-                    printed[start] = mark
-                if priced and todo:
-                    lines.extend(self._standing_lines(meter, formatter, progress, london_day_start(todo[0][0]),
-                                                      todo[-1][1]))
+                self.prices.prepare(meter, london_day_start(starts[0]), ends[-1], page_span)
+                marks = formatter.marks(starts, values)
+                todo, cursor, full = choose(printed, starts, ends, marks, budget - len(lines), per_row, per_day)
+                if todo:
+                    chosen = (starts, ends, marks) if len(todo) == len(starts) else \
+                        ([starts[i] for i in todo], [ends[i] for i in todo], [marks[i] for i in todo])
+                    lines.extend(self._print(formatter, printed, *chosen, skip))
+                    if priced:
+                        lines.extend(self._standing_lines(meter, formatter, progress, london_day_start(starts[todo[0]]),
+                                                          ends[todo[-1]]))
                 if octopus:
-                    lines.extend(self._daily_lines(formatter, progress, rows[0][0], rows[-1][1]))
+                    lines.extend(self._daily_lines(formatter, progress, starts[0], ends[-1]))
                 if cursor is not None and (progress.cursor_ns is None or cursor > progress.cursor_ns):
                     progress.cursor_ns = cursor
                 if full:
@@ -251,6 +291,25 @@ class MeterReader:
             stream.close()
             if bad_rows:
                 log.warn(f"{meter.fuel} {meter.direction} meter {meter.point}: skipped {bad_rows} unreadable rows")
+
+    @staticmethod
+    def _print(formatter, printed, starts, ends, marks, skip) -> list[str]:
+        """The lines of the chosen half-hours, each marked printed; a half-hour whose line cannot be
+        written (a value past the float range) is skipped, alone."""
+        try:
+            out = formatter.lines(starts, ends, marks)
+        except LineProtocolError:
+            out = []
+            for start, end, mark in zip(starts, ends, marks, strict=True):
+                try:
+                    out += formatter.lines([start], [end], [mark])
+                except LineProtocolError as exc:
+                    skip(str(exc))
+                    continue
+                printed[start] = mark
+            return out
+        printed.update(zip(starts, marks, strict=True))
+        return out
 
     def _standing_lines(self, meter, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
         """octopus_standing_charge once per London day (23, 24 or 25 hours) with data printed; none for a
@@ -273,17 +332,16 @@ class MeterReader:
         out = []
         printed = progress.printed
         for day in london_days(from_ns, to_ns):
-            next_day = london_day_start(day + 26 * HOUR_NS)
+            next_day = next_london_midnight(day)
             if next_day > to_ns:
                 continue  # the rest of the day is still to come
-            marks = [printed.get(start) for start in range(day, next_day, HALF_HOUR_NS)]
+            marks = list(map(printed.get, range(day, next_day, HALF_HOUR_NS)))
             if None in marks:
                 continue
-            kwh = money = 0.0
-            for value, rate, _ in marks:
-                energy = formatter.kwh(value)
-                kwh += energy
-                money = None if money is None or rate is None else money + energy * rate / 100
+            readings, rates, _ = zip(*marks, strict=True)
+            energy = formatter.kwhs(readings)
+            kwh = reduce(add, energy, 0.0)  # added in order, one by one, as a person would
+            money = None if None in rates else reduce(add, map(truediv, map(mul, energy, rates), repeat(100)), 0.0)
             charge = self.prices.standing_charge(formatter.meter, day) if formatter.priced else None
             standing = charge[1][2] / 100 if charge and charge[1][2] else None
             values = (kwh, money, standing)

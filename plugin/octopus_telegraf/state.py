@@ -81,8 +81,10 @@ class MeterProgress:
         """Keep the printed values the next read can return again, nothing older."""
         if self.cursor_ns is not None:
             keep_from = self.period_from(lookback_ns)
-            for start in [start for start in self.printed if start < keep_from]:
-                del self.printed[start]  # in place: a gather in progress holds this very dict
+            kept = {start: mark for start, mark in self.printed.items() if start >= keep_from}
+            if len(kept) < len(self.printed):
+                self.printed.clear()  # in place: a gather in progress holds this very dict
+                self.printed.update(kept)
             for day in [day for day in self.daily if day < keep_from - DAY_NS]:
                 del self.daily[day]
 

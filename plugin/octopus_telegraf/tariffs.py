@@ -7,7 +7,7 @@ import time
 from .dispatches import is_intelligent
 from .lineprotocol import float_text, tag_prefix
 from .rates import RateBook, RateSeries, TariffCode
-from .timeutil import HALF_HOUR_NS, NS_PER_SECOND, london_day_start
+from .timeutil import HALF_HOUR_NS, london_day_start, next_london_midnight
 
 
 class Prices(RateBook):
@@ -45,7 +45,7 @@ class Prices(RateBook):
     def _day_lowest(self, tariff: TariffCode, moment_ns: int) -> float | None:
         """The lowest rate of the tariff in the London day of `moment_ns` (46, 48 or 50 half-hours)."""
         day = london_day_start(moment_ns)
-        rates = [self._rate(tariff, start) for start in range(day, london_day_start(day + 26 * 3600 * NS_PER_SECOND),
+        rates = [self._rate(tariff, start) for start in range(day, next_london_midnight(day),
                                                                 HALF_HOUR_NS)]
         known = [rate for rate in rates if rate is not None]
         return min(known) if known else None
@@ -63,7 +63,7 @@ class Prices(RateBook):
         window shows the rate in force. Returns the lines and a function that marks them printed, for
         the caller to call once they are written."""
         lines, marks = [], []
-        tomorrow = _next_midnight(london_day_start(time.time_ns()))
+        tomorrow = next_london_midnight(london_day_start(time.time_ns()))
         seen = set()
         for meter in meters:
             agreements = self.agreements_for(meter.fuel, meter.point)
@@ -83,11 +83,11 @@ class Prices(RateBook):
                     items = [(row[0], row, (row, None)) for row in series.rows if not row[4]]
                     if series.covered_from is not None:
                         day = (london_day_start(series.covered_from) if series.days_through is None
-                               else _next_midnight(series.days_through))
+                               else next_london_midnight(series.days_through))
                         while day <= last_day:  # the rate in force each London day the tariff was ours
                             row = series.find(day) if any(a.covers(day) for a in spans) else None
                             items.append((day, row if row is not None and row[0] != day else None, (series, day)))
-                            day = _next_midnight(day)
+                            day = next_london_midnight(day)
                     for stamp, row, mark in sorted(items, key=lambda item: item[0]):
                         if row is not None:
                             if len(lines) >= budget:
@@ -106,7 +106,3 @@ class Prices(RateBook):
                     target.days_through = day
         return mark
 
-
-def _next_midnight(day_ns: int) -> int:
-    """The London midnight after the one at `day_ns` (23, 24 or 25 hours on)."""
-    return london_day_start(day_ns + 26 * 3600 * NS_PER_SECOND)

@@ -2,6 +2,7 @@
 
 import re
 from datetime import date, datetime, timedelta, timezone
+from operator import add, itemgetter
 
 from dateutil import tz
 
@@ -41,6 +42,45 @@ def iso_to_ns(text: str) -> int:
     return _general_iso_to_ns(text)
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CLOCK = re.compile(r"T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|[+-][0-9]{2}:?[0-9]{2})")
+_day_ns: dict[str, int] = {}  # "2024-03-31" -> its midnight UTC
+_clock_ns: dict[str, int] = {}  # "T01:30:00+01:00" -> ns after the date's midnight UTC (here 1800e9)
+
+
+_date_part = itemgetter(slice(None, 10))
+_clock_part = itemgetter(slice(10, None))
+
+
+def iso_times_to_ns(texts) -> list[int] | None:
+    """iso_to_ns of many times in the API's own shape (`2024-03-31T01:30:00+01:00`) at once: a
+    day's text and a clock's text are each worked out once, then added. None when a time is in any
+    other shape: iso_to_ns them one by one."""
+    days, clocks = _day_ns, _clock_ns
+    try:
+        dates, times = list(map(_date_part, texts)), list(map(_clock_part, texts))
+    except TypeError:  # not text
+        return None
+    if len(days) > 20000 or len(clocks) > 20000:  # what a long-running process met lately is enough
+        days.clear()
+        clocks.clear()
+    for day in set(dates).difference(days):
+        days[day] = _exactly(f"{day}T00:00:00Z") if _DAY.fullmatch(day) else None
+    for clock in set(times).difference(clocks):
+        clocks[clock] = _exactly(f"1970-01-01{clock}") if _CLOCK.fullmatch(clock) else None
+    try:
+        return list(map(add, map(days.__getitem__, dates), map(clocks.__getitem__, times)))
+    except TypeError:  # None + ...: a time in another shape
+        return None
+
+
+def _exactly(text: str) -> int | None:
+    try:
+        return iso_to_ns(text)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _general_iso_to_ns(text: str) -> int:
     try:
         moment = datetime.fromisoformat(text)
@@ -74,16 +114,36 @@ def floor_half_hour(ns: int) -> int:
     return ns - ns % HALF_HOUR_NS
 
 
+HOUR_NS = 3600 * NS_PER_SECOND
+DAY_NS = 86400 * NS_PER_SECOND
+_london_midnight_of: dict[int, int] = {}  # days since 1970-01-01 -> London's midnight of that date
+
+
 def london_day_start(moment_ns: int) -> int:
-    local = datetime.fromtimestamp(moment_ns // NS_PER_SECOND, tz=LONDON)
-    return london_midnight_ns(local.date())
+    """The London midnight that began the day of `moment_ns`: the midnight of its UTC date, or of the
+    next (23:00 UTC in summer) or previous date. Each date's midnight is worked out once."""
+    date_index = moment_ns // DAY_NS
+    for index in (date_index + 1, date_index, date_index - 1):
+        midnight = _london_midnight_of.get(index)
+        if midnight is None:
+            if len(_london_midnight_of) > 100_000:
+                _london_midnight_of.clear()
+            midnight = _london_midnight_of[index] = london_midnight_ns(date(1970, 1, 1) + timedelta(days=index))
+        if midnight <= moment_ns:
+            return midnight
+    raise AssertionError("unreachable: London is within a day of UTC")
+
+
+def next_london_midnight(day_ns: int) -> int:
+    """The London midnight after the one at `day_ns` (23, 24 or 25 hours on)."""
+    return london_day_start(day_ns + 26 * HOUR_NS)
 
 
 def london_days(start_ns: int, end_ns: int) -> list[int]:
     """London midnights of every day touched by [start, end): days of 23, 24 or 25 hours."""
-    day = datetime.fromtimestamp(start_ns // NS_PER_SECOND, tz=LONDON).date()
     days = []
-    while (midnight := london_midnight_ns(day)) < end_ns:
-        days.append(midnight)
-        day += timedelta(days=1)
+    day = london_day_start(start_ns)
+    while day < end_ns:
+        days.append(day)
+        day = next_london_midnight(day)
     return days
