@@ -96,6 +96,9 @@ class PointFormatter:
         if not self.gas_m3:
             return readings
         cache = self._kwh_cache
+        energy = list(map(cache.get, readings))
+        if None not in energy:
+            return energy
         if len(cache) > 65536:
             cache.clear()
         for reading in set(readings).difference(cache):

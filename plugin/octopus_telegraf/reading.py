@@ -27,7 +27,6 @@ from .timeutil import (
     iso_to_ns,
     london_day_start,
     london_days,
-    next_london_midnight,
     ns_to_utc_z,
 )
 
@@ -140,7 +139,7 @@ class Batch:
     """One meter's lines in a gather. A very large OCTO_MAX_POINTS must not hold a whole backfill in
     memory: past FLUSH_LINES, what is ready is printed and its progress saved, page by page."""
 
-    FLUSH_LINES = 4096
+    FLUSH_LINES = 2048  # smaller lists cost more saves (each fsyncs): 2048 keeps the 1-year run near 30 MiB
 
     def __init__(self, commit):
         self.pending: list[str] = []
@@ -331,10 +330,8 @@ class MeterReader:
         re-priced half-hour changes it. A day partly behind the look-back is left as it was printed."""
         out = []
         printed = progress.printed
-        for day in london_days(from_ns, to_ns):
-            next_day = next_london_midnight(day)
-            if next_day > to_ns:
-                continue  # the rest of the day is still to come
+        midnights = london_days(from_ns, to_ns + 1)  # and the midnight at to_ns, if it is one
+        for day, next_day in zip(midnights, midnights[1:], strict=False):  # the days that ended by to_ns
             marks = list(map(printed.get, range(day, next_day, HALF_HOUR_NS)))
             if None in marks:
                 continue
