@@ -159,25 +159,27 @@ def backfill(years: int):
     return total, results
 
 
-def one_gather(years: int, meters, schema: str, command: str = COMMAND, runs: int = 5):
-    """`octopus-telegraf --once` printing a whole backfill in one gather: wall seconds and peak RSS
-    (VmHWM of the child itself), median of `runs`."""
+def one_gather(years: int, meters, schema: str, commands: dict, runs: int = 5):
+    """`octopus-telegraf --once` printing a whole backfill in one gather, for each install in `commands`
+    (name -> command), their runs taken in turn so that a VM's slow spell falls on all of them alike.
+    Returns (half-hours, {name: (median wall seconds, median peak RSS MiB (VmHWM of the child), lines)})."""
     fake = FakeOctopus()
     start, end = london(2021, 1, 1), london(2021 + years, 1, 1)
     total = sum(len(fake.add_meter(*m, start, end)) for m in meters)
     for s in range(start, end + 1_800_000_000_000, 1_800_000_000_000):  # warm the fake's text cache
         fake._render(s)
-    walls, peaks = [], []
+    measured = {name: [] for name in commands}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(runs):
-            env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
-                   **meter_env(*meters), "OCTO_BACKFILL_FROM": "2021-01-01", "OCTO_HTTP_TIMEOUT": "300",
-                   "OCTO_SCHEMA": schema, "OCTO_STATE_DIR": f"{tmp}/{run}", "OCTO_MAX_POINTS": str(10 * total)}
-            wall, rss, lines = peak_rss_run([command, "--once"], env)
-            walls.append(wall)
-            peaks.append(rss)
+            for name, command in commands.items():
+                env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key,
+                       "OCTO_API_URL": fake.url, **meter_env(*meters), "OCTO_BACKFILL_FROM": "2021-01-01",
+                       "OCTO_HTTP_TIMEOUT": "300", "OCTO_SCHEMA": schema, "OCTO_STATE_DIR": f"{tmp}/{name}{run}",
+                       "OCTO_MAX_POINTS": str(10 * total)}
+                measured[name].append(peak_rss_run([command, "--once"], env))
     fake.close()
-    return total, statistics.median(walls), statistics.median(peaks), lines
+    return total, {name: (statistics.median(r[0] for r in runs_), statistics.median(r[1] for r in runs_),
+                          runs_[-1][2]) for name, runs_ in measured.items()}
 
 
 def fifty_meters(days: int = 30):
@@ -284,10 +286,10 @@ def main():
                                           (5, (IMPORT, EXPORT, GAS), "octopus", "<= 35 MB")):
         print(f"{years}-year backfill of {len(meters)} meters, {schema} schema, one --once (median of 5; "
               f"target {target}):")
-        for name, command in (("before", args.before), ("now", COMMAND)):
-            if command:
-                total, wall, rss, lines = one_gather(years, meters, schema, command)
-                print(f"  {name}: {wall:.2f} s wall, peak RSS {rss:.1f} MiB, {lines:,} lines for {total:,} half-hours")
+        commands = {"before": args.before, "now": COMMAND} if args.before else {"now": COMMAND}
+        total, results = one_gather(years, meters, schema, commands)
+        for name, (wall, rss, lines) in results.items():
+            print(f"  {name}: {wall:.2f} s wall, peak RSS {rss:.1f} MiB, {lines:,} lines for {total:,} half-hours")
     wall, rss, lines, calls = live_backfill()
     print(f"live: 24 hours of 10-second readings in one `live --once`: {lines:,} readings, {wall:.2f} s wall, "
           f"peak RSS {rss:.1f} MiB, {calls} GraphQL calls (token, devices, telemetry)")
