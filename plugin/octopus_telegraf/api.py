@@ -188,9 +188,9 @@ class Client:
             raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
 
     def consumption_rows(self, meter, period_from_ns: int, page_size: int):
-        """A meter's consumption rows as its pages arrive, oldest first, a chunk at a time: each row the
-        texts (consumption, interval_start, interval_end), or a dict for a row of another shape. Same-
-        origin `next` links are followed, each once. A page that fails part-way is asked again (at most
+        """A meter's consumption rows as its pages arrive, oldest first, a chunk at a time: each row as
+        JSON decodes it (a dict for a row of the API's shape). Same-origin `next` links are followed,
+        each once. A page that fails part-way is asked again (at most
         MAX_RETRIES times) from just after the last row given out: no row twice, none skipped."""
         from .pagestream import PageError, PageShapeError, PageStream, row_start_text
 

@@ -8,11 +8,11 @@ from dataclasses import replace
 from . import log
 from .api import ApiError
 from .points import PointFormatter
-from .rates import DAY_NS
 from .reading import MeterReader, report
 from .settings import Meter, Settings
 from .state import State
 from .tariffs import Prices
+from .timeutil import DAY_NS
 
 
 class Collector:

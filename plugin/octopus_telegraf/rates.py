@@ -19,7 +19,6 @@ UPCOMING_REFRESH_SECONDS = 2 * 3600  # Agile's next day appears around 16:00 Lon
 UPCOMING_NS = 2 * 86400 * NS_PER_SECOND
 UNPRICEABLE_SECONDS = 3600  # a rates endpoint that answered 404 is asked again after this long
 LARGEST_NS = 2**62  # beyond the year 2116: a time InfluxDB's int64 nanoseconds cannot hold for long
-DAY_NS = 86400 * NS_PER_SECOND
 KIND_PATHS = {"standard": "standard-unit-rates", "day": "day-unit-rates", "night": "night-unit-rates",
               "standing": "standing-charges"}
 LINK_RELS = {"standard_unit_rates": "standard", "day_unit_rates": "day", "night_unit_rates": "night",

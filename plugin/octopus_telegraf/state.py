@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from . import log
 from .dispatches import DispatchLog
 from .rates import RateSeries
-from .timeutil import floor_half_hour
+from .timeutil import DAY_NS, floor_half_hour
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
-DAY_NS = 86400 * 10**9
 LARGEST_NS = 2**62  # beyond the year 2116: a cursor this large is damage, not progress
 
 

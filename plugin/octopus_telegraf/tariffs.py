@@ -45,8 +45,7 @@ class Prices(RateBook):
     def _day_lowest(self, tariff: TariffCode, moment_ns: int) -> float | None:
         """The lowest rate of the tariff in the London day of `moment_ns` (46, 48 or 50 half-hours)."""
         day = london_day_start(moment_ns)
-        rates = [self._rate(tariff, start) for start in range(day, next_london_midnight(day),
-                                                                HALF_HOUR_NS)]
+        rates = [self._rate(tariff, start) for start in range(day, next_london_midnight(day), HALF_HOUR_NS)]
         known = [rate for rate in rates if rate is not None]
         return min(known) if known else None
 
