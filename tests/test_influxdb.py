@@ -43,7 +43,10 @@ def test_sixty_day_backfill_of_three_meters_round_trips_through_influxdb(fake, p
                 assert row["kwh"] == value
     collectors = influxdb.query("octopus", 'SELECT * FROM "octopus_collector" GROUP BY *')
     assert len(collectors) == 3 * gathers
-    assert all(isinstance(row["points"], int) and isinstance(row["lag_seconds"], float) for row in collectors)
+    # The stored types, not the JSON values: InfluxDB returns a whole-second float lag as `12`.
+    types = {row["fieldKey"]: row["fieldType"]
+             for row in influxdb.query("octopus", 'SHOW FIELD KEYS FROM "octopus_collector"')}
+    assert types == {"points": "integer", "requests": "integer", "errors": "integer", "lag_seconds": "float"}
 
 
 def test_all_four_measurements_round_trip_through_influxdb(fake, priced, influxdb):  # noqa: F811
