@@ -8,7 +8,23 @@ from .settings import Meter, Settings
 from .timeutil import NS_PER_SECOND
 
 SEED_APP = "octopus-energy-consumption-metrics"
+CACHE_SIZE = 65536  # values kept per cache: a long-running process forgets what it met long ago
 _only = itemgetter(0)
+
+
+def _each_once(cache: dict, keys, make) -> list:
+    """make(key) of each of `keys`, each distinct key worked out once and kept in `cache` for the next
+    call. Readings and prices repeat all the time, and turning floats into text is the slow part."""
+    found = list(map(cache.get, keys))
+    if None not in found:
+        return found
+    missing = set(keys).difference(cache)
+    if len(cache) + len(missing) > CACHE_SIZE:
+        cache.clear()
+        missing = set(keys)
+    for key in missing:
+        cache[key] = make(key)
+    return list(map(cache.__getitem__, keys))
 
 
 class PointFormatter:
@@ -63,18 +79,8 @@ class PointFormatter:
     def lines(self, starts: list[int], ends: list[int], marks: list[tuple]) -> list[str]:
         """The lines of these half-hours, in order. Raises LineProtocolError for a value that cannot be
         printed (an overflow to infinity)."""
-        # Meter readings have three decimals and repeat all the time, and turning a float into text
-        # is the slowest step here: the lines of each mark (all but their timestamp) are kept.
-        cache = self._heads_cache
-        heads = list(map(cache.get, marks))
-        if None in heads:
-            missing = {mark for mark, found in zip(marks, heads, strict=True) if found is None}
-            if len(cache) + len(missing) > 65536:
-                cache.clear()
-                missing = set(marks)
-            for mark in missing:
-                cache[mark] = self._heads(*mark)
-            heads = list(map(cache.__getitem__, marks))
+        # the lines of each mark (reading, price) but their timestamp, worked out once
+        heads = _each_once(self._heads_cache, marks, lambda mark: self._heads(*mark))
         stamps = map(str, ends if self.stamp_end else starts)
         if not self.seed_schema:  # one line per half-hour
             return list(map(add, map(_only, heads), stamps))
@@ -93,17 +99,7 @@ class PointFormatter:
 
     def kwhs(self, readings) -> list[float]:
         """kWh of each reading, each distinct reading converted once."""
-        if not self.gas_m3:
-            return readings
-        cache = self._kwh_cache
-        energy = list(map(cache.get, readings))
-        if None not in energy:
-            return energy
-        if len(cache) > 65536:
-            cache.clear()
-        for reading in set(readings).difference(cache):
-            cache[reading] = self.kwh(reading)
-        return list(map(cache.__getitem__, readings))
+        return _each_once(self._kwh_cache, readings, self.kwh) if self.gas_m3 else readings
 
     def _fields(self, value: float, price: tuple[float | None, float | None]) -> str:
         kwh = self.kwh(value)
