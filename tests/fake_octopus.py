@@ -102,6 +102,9 @@ class FakeOctopus:
         self.rates: dict[tuple[str, str], list[dict]] = {}  # (tariff code, kind path) -> rate rows
         self.gas_units: dict[str, str] = {}  # GraphQL consumptionUnits by gas serial ("m³" or "kWh")
         self.graphql_calls: list[dict] = []
+        # answers given as they are to the next GraphQL calls whose query holds the word: (word, answer), where
+        # the answer is a JSON document, or (HTTP status, headers, raw body)
+        self.graphql_replies: list[tuple[str, object]] = []
         self.graphql_errors: list[str] = []  # error codes the next GraphQL calls answer with, one each
         self.graphql_now_ns: int | None = None  # the clock of the 12-hour dispatch window; None: real time
         self.dispatches: list[dict] = []  # {"start": ns, "end": ns, "delta": "-1.20", "source": ...}
@@ -192,7 +195,8 @@ class FakeOctopus:
                 if fault and fault.kind == "status":
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                     body = {"detail": "Request was throttled."} if fault.status == 429 else {"detail": "Server Error"}
-                    return self._send(fault.status, json.dumps(body).encode(), "application/json", headers)
+                    return self._send(fault.status, fault.body or json.dumps(body).encode(), "application/json",
+                                      headers)
                 if fault and fault.kind == "raw":
                     return self._send(200, fault.body, "application/json")
                 if fault and fault.kind == "drip":  # headers at once, then a byte every `seconds`
@@ -243,9 +247,22 @@ class FakeOctopus:
                                                  self.headers.get("User-Agent")))
                 fault = fake._take_fault(parts.path)
                 if fault and fault.kind == "status":
-                    return self._send(fault.status, b'{"detail": "Server Error"}', "application/json")
+                    headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                    return self._send(fault.status, fault.body or b'{"detail": "Server Error"}', "application/json",
+                                      headers)
+                if fault and fault.kind == "html":
+                    return self._send(fault.status, b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                                      "text/html")
                 if parts.path != "/v1/graphql/":
                     return self._send(404, b'{"detail": "Not found."}', "application/json")
+                reply = fake._take_reply(body)
+                if isinstance(reply, tuple):
+                    status, headers, raw = reply
+                    return self._send(status, raw, "application/json", headers)
+                if reply is not None:
+                    with fake.lock:
+                        fake.graphql_calls.append(body)
+                    return self._send(200, json.dumps(reply).encode(), "application/json")
                 self._send(200, json.dumps(fake.graphql(body, self.headers.get("Authorization"))).encode(),
                            "application/json")
 
@@ -333,6 +350,14 @@ class FakeOctopus:
                 "next": f"{self.url}{path}?{urlencode({**query, 'page': page + 1})}" if more else None,
                 "previous": None, "results": chosen[(page - 1) * size: page * size]}
 
+    def _take_reply(self, body: dict):
+        with self.lock:
+            for index, (word, reply) in enumerate(self.graphql_replies):
+                if word in body.get("query", ""):
+                    del self.graphql_replies[index]
+                    return reply
+        return None
+
     def graphql(self, body: dict, authorization: str | None):
         """Kraken as clients meet it: always HTTP 200, errors by code; tokens that expire; dispatches
         that vanish 12 hours after they end, on a clock the test controls (`graphql_now_ns`)."""
@@ -372,7 +397,7 @@ class FakeOctopus:
 
     # -- Home Mini ---------------------------------------------------------------------------
     def add_device(self, device_id: str, fuel: str, direction: str, point: str, serial: str, readings):
-        """readings: {readAt ns: (consumption Wh, delta Wh, demand W)}, None values printed as null;
+        """readings: {readAt ns: (consumption Wh, delta Wh, demand W[, export Wh])}, None values printed as null;
         readings None: the device answers KT-GB-4039 (no telemetry: no Home Mini)."""
         self.devices[device_id] = (fuel, direction, point, serial)
         self.telemetry[device_id] = readings
@@ -410,8 +435,8 @@ class FakeOctopus:
 
         return {"data": {"smartMeterTelemetry": [
             {"readAt": render(at, "colon"), "consumption": text(wh), "consumptionDelta": text(delta),
-             "demand": text(demand), "export": "0.000"}
-            for at, (wh, delta, demand) in sorted(readings.items())
+             "demand": text(demand), "export": text(exported[0] if exported else 0.0)}
+            for at, (wh, delta, demand, *exported) in sorted(readings.items())
             if start <= at <= min(end, available) and at % step == 0]}}
 
     def expire_tokens(self):

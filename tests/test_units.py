@@ -126,7 +126,7 @@ def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
         def consumption_rows(self, meter, period_from, page_size):
             yield from pages  # chunks of rows as the page stream gives them
 
-    settings = load({"OCTO_API_KEY": "k", "OCTO_ELECTRIC_MPAN": "1", "OCTO_ELECTRIC_SN": "S",
+    settings = load({"OCTO_API_KEY": "k", "OCTO_ELECTRIC_MPAN": "1200000000001", "OCTO_ELECTRIC_SN": "S",
                      "OCTO_BACKFILL_FROM": "2020-01-01", "OCTO_MAX_POINTS": "1000000"})
     state = State(str(tmp_path))
     batches, saved_cursors, days = [], [], []

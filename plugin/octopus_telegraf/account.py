@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from . import log
 from .api import ApiError
+from .enrichment import listed
 from .lineprotocol import LineProtocolError, escape_key
 from .settings import Meter
 from .timeutil import LONDON, NS_PER_SECOND, iso_to_ns
@@ -93,6 +94,7 @@ class Account:
         self.kraken = kraken  # GraphQL, for OCTO_GAS_UNIT=auto
         self.points: list[MeterPoint] = []
         self.gas_units: dict[str, str] = {}  # serial -> m3 | kWh, from GraphQL
+        self.units_read_at: float | None = None
         self.read_at: float | None = None
 
     def due(self) -> bool:
@@ -103,8 +105,6 @@ class Account:
         data = self.client.get_json(self.client.url(f"/v1/accounts/{quote(self.number, safe='')}/"))
         self.points = parse_account(data)
         self.read_at = time.monotonic()
-        if self.gas_unit_setting == "auto" and any(p.fuel == "gas" for p in self.points):
-            self._read_gas_units()
 
     def meters(self, has_data) -> list[Meter]:
         """Every serial of every current meter point for which `has_data(meter)` is true."""
@@ -128,25 +128,27 @@ class Account:
                 return meter_point.agreements
         return []
 
-    # -- GraphQL: the meters' consumptionUnits --------------------------------------------------
-    def _read_gas_units(self) -> None:
+    # -- GraphQL: the meters' consumptionUnits (an enrichment: the collector runs it in its boundary) -----
+    def gas_units_due(self) -> bool:
+        return (self.gas_unit_setting == "auto" and self.kraken is not None
+                and any(p.fuel == "gas" for p in self.points)
+                and (self.units_read_at is None or time.monotonic() - self.units_read_at >= ACCOUNT_REFRESH_SECONDS))
+
+    def read_gas_units(self) -> None:
+        """Raises ApiError or ShapeError. Until it succeeds, gas is read as m3: a guess, corrected by the meter
+        reader when the unit is known (see MeterProgress.gas_unit)."""
         query = ("query Units($account: String!) { account(accountNumber: $account) { "
                  "gasAgreements(active: true) { meterPoint { mprn meters(includeInactive: false) { "
                  "serialNumber consumptionUnits } } } } }")
-        if self.kraken is None:
-            log.warn("OCTO_GAS_UNIT=auto: no GraphQL here; assuming m3")
-            return
-        try:
-            data = self.kraken.query(query, {"account": self.number})
-            units = {}
-            for agreement in (data.get("account") or {}).get("gasAgreements") or []:
-                for meter in ((agreement or {}).get("meterPoint") or {}).get("meters") or []:
-                    unit = str(meter.get("consumptionUnits", "")).lower()
-                    units[str(meter.get("serialNumber"))] = "kWh" if unit == "kwh" else "m3"
-            self.gas_units = units
-            log.info(f"gas meter units from the account: {units or 'none listed'}")
-        except (ApiError, AttributeError, TypeError) as exc:
-            log.warn(f"OCTO_GAS_UNIT=auto: cannot read the gas meters' units ({exc}); assuming m3")
+        data = self.kraken.query(query, {"account": self.number})
+        units = {}
+        for meter in listed(data, "account", "gasAgreements", "meterPoint", "meters"):
+            serial, unit = meter.get("serialNumber"), meter.get("consumptionUnits")
+            if isinstance(serial, str) and isinstance(unit, str) and unit.lower() in ("m³", "m3", "kwh"):
+                units[serial.strip()] = "kWh" if unit.lower() == "kwh" else "m3"
+        self.gas_units = units
+        self.units_read_at = time.monotonic()
+        log.info(f"gas meter units from the account: {units or 'none listed'}")
 
 
 def discover(client, number: str, out) -> int:

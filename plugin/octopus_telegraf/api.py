@@ -26,9 +26,10 @@ class ApiError(Exception):
     """A request that failed for good within this gather."""
 
     def __init__(self, message: str, *, status: int | None = None, wait_until: float | None = None,
-                 malformed: bool = False, needs_user: bool = False):
+                 malformed: bool = False, needs_user: bool = False, retry_after: float | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # seconds the API's Retry-After asked for, if it said
         self.wait_until = wait_until  # monotonic time before which the caller should not ask again
         self.malformed = malformed  # a response of the wrong shape or size: not a passing fault
         self._needs_user = needs_user
@@ -127,9 +128,11 @@ class Client:
         self.errors_seen += 1
         if fault.retry_after is not None and fault.retry_after > MAX_RETRY_AFTER:
             raise ApiError(f"{fault}; Retry-After {fault.retry_after:.0f}s, waiting until then",
-                           status=fault.status, wait_until=time.monotonic() + fault.retry_after) from None
+                           status=fault.status, wait_until=time.monotonic() + fault.retry_after,
+                           retry_after=fault.retry_after) from None
         if attempt >= retries or self.stop.is_set():
-            raise ApiError(f"{fault} (after {attempt + 1} attempts)", status=fault.status) from None
+            tries = f"after {attempt + 1} attempts" if attempt else "not retried"
+            raise ApiError(f"{fault} ({tries})", status=fault.status, retry_after=fault.retry_after) from None
         pause = fault.retry_after if fault.retry_after is not None else self.retry_pause * RETRY_BACKOFF ** attempt
         log.debug(f"{fault}; retrying in {pause:g}s")
         if self.stop.wait(pause):
@@ -300,5 +303,5 @@ def _describe(response, body: bytes) -> str:
         except (ValueError, AttributeError):
             detail = None
         if isinstance(detail, str):
-            return f": {detail[:200]}"
+            return f": {log.clip(detail, 200)}"
     return ""

@@ -97,7 +97,10 @@ def _main(argv) -> int:
 
         session = _use_demo(settings) if settings.demo else None
         return discover(_client(settings, threading.Event(), session=session), settings.account_number, sys.stdout)
-    return _run(settings, signals, once=args.once, dry_run=args.dry_run, live=args.command == "live")
+    # the demo prints its whole account on every start, unless told where to keep its progress
+    keep_demo = bool(os.environ.get("OCTO_STATE_DIR") or getattr(args, "OCTO_STATE_DIR", None))
+    return _run(settings, signals, once=args.once, dry_run=args.dry_run, live=args.command == "live",
+                keep_demo=keep_demo)
 
 
 def _client(settings, stop: threading.Event, session=None):
@@ -107,19 +110,19 @@ def _client(settings, stop: threading.Event, session=None):
                   retry_pause=settings.retry_pause)
 
 
-def _run(settings, signals, once: bool, dry_run: bool, live: bool = False) -> int:
+def _run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_demo: bool = False) -> int:
     from .execd import Service
 
     if settings.demo:
         client = _client(settings, signals.stop, session=_use_demo(settings))
-        directory = None  # the demo prints its whole account on every start: nothing to remember
+        directory = settings.state_dir if keep_demo else None
     else:
         client = _client(settings, signals.stop)
         directory = settings.state_dir
-        if not dry_run:
-            code = _take_state_dir(directory, "live" if live else "main")
-            if code:
-                return code
+    if directory and not dry_run:
+        code = _take_state_dir(directory, "live" if live else "main")
+        if code:
+            return code
     kraken = None
     if settings.account_number:
         from .graphql import Budget, Kraken
@@ -184,7 +187,8 @@ def _live_collector(settings, kraken, directory, dry_run):
 
 def _take_state_dir(directory: str, name: str) -> int:
     """Made if missing, private, and locked for this process: one service of each kind per directory."""
-    from .state import DirectoryInUse, lock_directory, remove_leftovers
+    from .live import LIVE_FILE
+    from .state import STATE_FILE, DirectoryInUse, lock_directory, remove_leftovers
 
     code = _prepare_state_dir(directory)
     if code:
@@ -198,7 +202,7 @@ def _take_state_dir(directory: str, name: str) -> int:
     except OSError as exc:
         log.error(f"OCTO_STATE_DIR {directory!r}: cannot lock it: {exc.strerror}")
         return EXIT_BAD_CONFIG
-    remove_leftovers(directory)
+    remove_leftovers(directory, LIVE_FILE if name == "live" else STATE_FILE)
     return 0
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from . import log
 from .api import ApiError
+from .enrichment import Enrichment
 from .points import PointFormatter
 from .reading import MeterReader, report
 from .settings import Meter, Settings
@@ -32,6 +33,9 @@ class Collector:
         self.lock = threading.Lock()  # output + progress + save happen together, never interleaved
         self.reader = MeterReader(settings, client, state, self.prices, output, self.lock, self._agreements)
         self.budget_reached = False  # this gather stopped at OCTO_MAX_POINTS: the rest follows
+        # Enrichments (GraphQL): each behind the one boundary, where nothing it meets can stop a gather
+        self.dispatch_boundary = Enrichment("Intelligent Octopus dispatches")
+        self.gas_unit_boundary = Enrichment("OCTO_GAS_UNIT=auto (gas meter units from the account)")
 
     def _agreements(self, fuel: str, point: str):
         return self.account.agreements(fuel, point) if self.account else []
@@ -61,6 +65,8 @@ class Collector:
                 report(exc, f"account {self.account.number}: {exc}; will retry at the next gather")
                 if self.account.read_at is None:
                     return False
+        if self.account.gas_units_due():
+            self.gas_unit_boundary.run(self.account.read_gas_units)
         found = self.account.meters(self._meter_has_data)
         self.meters = unique_meters([*self.settings.meters, *found])
         return True
@@ -95,7 +101,8 @@ class Collector:
         if not account_read and not self.meters:
             return 1
         if self.dispatches is not None and account_read:
-            self.dispatches.refresh(self.account)  # before pricing: a dispatch changes what half-hours cost
+            # before pricing: a dispatch changes what half-hours cost
+            self.dispatch_boundary.run(self.dispatches.refresh, self.account)
         failed = 0
         self.reader.budget_reached = False
         octopus = self.settings.schema == "octopus"
@@ -132,9 +139,9 @@ class Collector:
                 lookback = self.reader.lookback_ns
                 needed = [p.period_from(lookback) for m in self.meters if (p := self.state.meters.get(m.key))]
                 if needed:
-                    self.prices.prune(min(needed) - 2 * DAY_NS)
+                    self.prices.prune(min(needed) - 2 * DAY_NS, printing=octopus)
                     if self.dispatches is not None:
-                        self.dispatches.prune(min(needed) - 2 * DAY_NS)
+                        self.dispatches.prune(min(needed) - 2 * DAY_NS, printing=octopus)
             self.state.save()  # the unit rates printed, and the rates pruned
         if self.budget_reached:
             log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")

@@ -5,17 +5,20 @@ book whether a half-hour was dispatched."""
 import math
 import re
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from . import log
-from .api import ApiError
-from .graphql import BudgetSpent
+from .enrichment import ShapeError
 from .lineprotocol import float_text, tag_prefix
 from .timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
 
 INTELLIGENT_PRODUCT = re.compile(r"^IOG|INTELLI-(?:VAR|BB-VAR|FIX|\d)")
 API_KEEPS_NS = 12 * 3600 * NS_PER_SECOND  # completedDispatches lists about the last 12 hours
 LARGEST_NS = 2**62
+LONGEST_NS = 24 * 3600 * NS_PER_SECOND  # a dispatch longer than a day is not one: it would re-price days
+FUTURE_SLACK_NS = 3600 * NS_PER_SECOND  # completed dispatches have ended
+MOST_KEPT = 2000  # a look-back's worth, several times over
 QUERY = ("query Dispatches($account: String!) { completedDispatches(accountNumber: $account) "
          "{ start end delta meta { source location } } }")
 
@@ -67,23 +70,26 @@ class DispatchLog:
 
     dispatches: list[Dispatch] = field(default_factory=list)
     known_from_ns: int | None = None
+    forgotten_before_ns: int = 0  # dispatches ending by then were pruned: the API listing them again is no news
 
     def to_json(self) -> dict:
-        return {"known_from": self.known_from_ns, "dispatches": [d.to_json() for d in self.dispatches]}
+        return {"known_from": self.known_from_ns, "forgotten_before": self.forgotten_before_ns,
+                "dispatches": [d.to_json() for d in self.dispatches]}
 
     @classmethod
     def from_json(cls, raw: dict) -> "DispatchLog":
-        known = raw.get("known_from")
-        if known is not None and type(known) is not int:
+        known, forgotten = raw.get("known_from"), raw.get("forgotten_before", 0)
+        if known is not None and type(known) is not int or type(forgotten) is not int:
             raise ValueError("known_from")
-        return cls(sorted((Dispatch.from_json(d) for d in raw.get("dispatches", [])), key=lambda d: d.start_ns), known)
+        dispatches = sorted((Dispatch.from_json(d) for d in raw.get("dispatches", [])), key=lambda d: d.start_ns)
+        return cls(dispatches[-MOST_KEPT:], known, forgotten)
 
 
 def parse_dispatch(raw) -> Dispatch:
     """One completedDispatches entry. Raises ValueError, TypeError, KeyError or AttributeError."""
     start, end = iso_to_ns(raw["start"]), iso_to_ns(raw["end"])
-    if not 0 <= start < end < LARGEST_NS:
-        raise ValueError("a dispatch that ends before it starts")
+    if not 0 <= start < end < LARGEST_NS or end - start > LONGEST_NS or end > time.time_ns() + FUTURE_SLACK_NS:
+        raise ValueError("a dispatch that ends before it starts, lasts over a day or has not ended")
     delta = raw.get("delta")
     energy = abs(float(delta)) if delta is not None else None
     if energy is not None and not math.isfinite(energy):
@@ -101,36 +107,37 @@ class Dispatches:
         self.book = log_book  # lives in the state
         self.point: str | None = None  # the intelligent import meter point: the dispatch points' tag
         self.told_known_from = False
+        self.told_bad = False
 
     def refresh(self, account) -> None:
-        """Read completedDispatches if the account has an intelligent import agreement in force now."""
+        """Read completedDispatches if the account has an intelligent import agreement in force now. Runs inside
+        the enrichment boundary: any failure, of the API or of the answer's shape, is the boundary's to report."""
         now_ns = time.time_ns()
         self.point = next((p.point for p in account.points if p.fuel == "electricity" and p.direction == "import"
                            and (code := p.current_tariff(now_ns)) and is_intelligent(code)), None)
         if self.point is None:
             return
-        try:
-            data = self.kraken.query(QUERY, {"account": self.account_number})
-        except BudgetSpent:
-            return  # the budget has said so, once for the whole episode
-        except ApiError as exc:
-            (log.error if exc.needs_user else log.warn)(
-                f"Intelligent Octopus dispatches: {exc}; half-hours are priced with the dispatches known so far")
-            return
+        data = self.kraken.query(QUERY, {"account": self.account_number})
+        listed = data.get("completedDispatches")
+        if listed is not None and not isinstance(listed, list):
+            raise ShapeError(f"completedDispatches is a {type(listed).__name__}, not a list")
         known = {(d.start_ns, d.end_ns) for d in self.book.dispatches}
         bad = 0
-        for raw in data.get("completedDispatches") or []:
+        for raw in listed or []:
             try:
                 dispatch = parse_dispatch(raw)
             except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
                 bad += 1
                 continue
-            if (dispatch.start_ns, dispatch.end_ns) not in known:
+            key = (dispatch.start_ns, dispatch.end_ns)
+            if key not in known and dispatch.end_ns > self.book.forgotten_before_ns:
                 self.book.dispatches.append(dispatch)
-                known.add((dispatch.start_ns, dispatch.end_ns))
+                known.add(key)
         if bad:
-            log.warn(f"Intelligent Octopus dispatches: skipped {bad} unreadable")
+            (log.debug if self.told_bad else log.warn)(f"Intelligent Octopus dispatches: skipped {bad} unreadable")
+            self.told_bad = True
         self.book.dispatches.sort(key=lambda d: d.start_ns)
+        del self.book.dispatches[:-MOST_KEPT]
         earliest = min([now_ns - API_KEEPS_NS, *(d.start_ns for d in self.book.dispatches)])
         if self.book.known_from_ns is None or earliest < self.book.known_from_ns:
             self.book.known_from_ns = earliest
@@ -140,8 +147,11 @@ class Dispatches:
                      f"(the API keeps about 12 hours); earlier half-hours are priced at the tariff's own rates")
 
     def off_peak_overlap(self, start_ns: int, end_ns: int) -> bool:
-        """Does any smart-charge dispatch overlap [start, end)?"""
-        for dispatch in self.book.dispatches:
+        """Does any smart-charge dispatch overlap [start, end)? (None lasts over a day: only those that
+        start in the day before `end` need a look.)"""
+        dispatches = self.book.dispatches
+        index = bisect_left(dispatches, start_ns - LONGEST_NS, key=lambda d: d.start_ns)
+        for dispatch in dispatches[index:]:
             if dispatch.start_ns >= end_ns:
                 return False
             if dispatch.end_ns > start_ns and dispatch.off_peak:
@@ -166,6 +176,9 @@ class Dispatches:
             todo.append(dispatch)
         return lines, todo
 
-    def prune(self, keep_from_ns: int) -> None:
-        """Dispatches older than every meter's look-back are not needed again; unprinted ones stay."""
-        self.book.dispatches = [d for d in self.book.dispatches if d.end_ns > keep_from_ns or not d.printed]
+    def prune(self, keep_from_ns: int, printing: bool = True) -> None:
+        """Dispatches older than every meter's look-back are not needed again, nor taken back when the API
+        lists them again; unprinted ones stay while they are still to be printed (not in the seed schema)."""
+        self.book.dispatches = [d for d in self.book.dispatches
+                                if d.end_ns > keep_from_ns or (printing and not d.printed)]
+        self.book.forgotten_before_ns = max(self.book.forgotten_before_ns, keep_from_ns)

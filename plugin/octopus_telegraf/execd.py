@@ -39,20 +39,36 @@ def write_lines(lines: list[str]) -> None:
 
 class Signals:
     """Installed first thing at start: a stop or trigger signal met during start-up is kept for the
-    service, not a traceback. SIGTERM/SIGINT stop; SIGHUP/SIGUSR1/SIGUSR2 ask for a gather."""
+    service, not a traceback. SIGTERM/SIGINT stop; SIGHUP/SIGUSR1/SIGUSR2 ask for a gather.
+
+    The handler only notes what came (a plain assignment: no lock, so a signal arriving inside the
+    handler of another cannot deadlock it); the wake-up pipe rouses the main thread, which turns the
+    notes into events in `take()`."""
 
     def __init__(self):
         self.stop = threading.Event()
         self.trigger = threading.Event()  # one pending gather at most, as Telegraf's own shim keeps
+        self.stop_noted = self.trigger_noted = False
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_write, False)
         os.set_blocking(self.wake_read, False)
-        signal.set_wakeup_fd(self.wake_write)
+        signal.set_wakeup_fd(self.wake_write, warn_on_full_buffer=False)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum, frame) -> None:
-        (self.stop if signum in (signal.SIGTERM, signal.SIGINT) else self.trigger).set()
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            self.stop_noted = True
+        else:
+            self.trigger_noted = True
+
+    def take(self) -> None:
+        """In the main thread: what the handler noted becomes the events the worker waits on."""
+        if self.trigger_noted:
+            self.trigger_noted = False
+            self.trigger.set()
+        if self.stop_noted:
+            self.stop.set()
 
     def wake(self) -> None:
         try:
@@ -126,6 +142,7 @@ class Service:
                 selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
             except (ValueError, OSError, AttributeError):
                 log.warn("no usable stdin: gathers come from signals or LOOP_TIME only")
+        self.signals.take()  # what came during start-up
         self.worker.start()
         next_loop = time.monotonic() if self.loop_time and not self.once else None
         while not self.stop.is_set() and self.worker.is_alive():
@@ -143,6 +160,7 @@ class Service:
                         self.trigger.set()
                 else:
                     self.signals.drain_wakeups()
+            self.signals.take()
         return self.shutdown()
 
     def shutdown(self) -> int:

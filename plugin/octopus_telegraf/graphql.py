@@ -8,7 +8,9 @@ answer pauses GraphQL work for everyone (5 minutes, doubling to 30); nothing is 
 
 import fcntl
 import json
+import math
 import os
+import re
 import threading
 import time
 
@@ -22,7 +24,10 @@ AUTH_FAILED = {"KT-CT-1111", "KT-CT-1134", "KT-CT-1135", "KT-CT-1139", "KT-CT-11
 DEVICE_NOT_FOUND = "KT-CT-4301"
 NO_TELEMETRY = "KT-GB-4039"
 FIRST_PAUSE, LONGEST_PAUSE = 300.0, 1800.0
+LONGEST_ASKED = 3600.0  # a Retry-After, or a damaged ledger, never pauses GraphQL for longer
+LOCK_WAIT = 2.0
 LEDGER = "graphql-calls.json"
+TOKEN_TEXT = re.compile(r"[A-Za-z0-9._~+/=-]{1,8192}")  # a JWT: base64url parts and dots
 TOKEN_MUTATION = ("mutation Token($key: String!) { obtainKrakenToken(input: {APIKey: $key}) "
                   "{ token refreshToken refreshExpiresIn } }")
 
@@ -41,7 +46,13 @@ class BudgetSpent(ApiError):
 
 class Budget:
     """Calls in any rolling hour, kept in a small ledger file under a lock so that the main service
-    and `live` draw on one budget. Without a directory (the demo) it is kept in memory."""
+    and `live` draw on one budget. Without a directory (the demo) it is kept in memory.
+
+    The ledger counts on the machine's boot clock, which no wall-clock step moves: a clock put right
+    after a year ahead, or stepped back 20 minutes, neither freezes GraphQL nor lets extra calls
+    through. Only across a reboot is the wall clock asked how long ago the calls were, capped at an
+    hour. A damaged ledger is read as far as it makes sense; a pause is never longer than the API
+    asked for, or an hour; a lock held by a stuck neighbour is waited for LOCK_WAIT seconds at most."""
 
     def __init__(self, directory: str | None, per_hour: int):
         self.path = os.path.join(directory, LEDGER) if directory else None
@@ -51,36 +62,38 @@ class Budget:
         self.waiting = False  # one W! line per episode of waiting, not one per gather
 
     def _update(self, change):
-        """Run `change(ledger)` on the current ledger under the lock; write it back; return its result."""
-        with self.lock:
+        """Run `change(ledger, now)` on the current ledger under the lock; write it back; return its result.
+        Raises OSError (the ledger cannot be kept) or TimeoutError (another process holds it)."""
+        if not self.lock.acquire(timeout=LOCK_WAIT):
+            raise TimeoutError("the call ledger is busy")
+        try:
+            now = _boot_clock()
             if self.path is None:
-                return change(self.memory)
+                self.memory = _sane(self.memory, now, self.per_hour)
+                return change(self.memory, now)
             os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             with os.fdopen(fd, "r+", encoding="utf-8") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)  # released on close
+                _lock_within(handle, LOCK_WAIT)  # released on close
                 try:
-                    ledger = json.loads(handle.read() or "{}")
-                    calls = [float(t) for t in ledger.get("calls", [])]
-                    ledger = {"calls": calls, "paused_until": float(ledger.get("paused_until", 0)),
-                              "pause": float(ledger.get("pause", 0))}
+                    ledger = _sane(json.loads(handle.read() or "{}"), now, self.per_hour)
                 except (ValueError, TypeError, AttributeError, RecursionError):
-                    ledger = _fresh_ledger()  # damaged: start again
-                result = change(ledger)
+                    ledger = _fresh_ledger()  # unreadable: start again
+                result = change(ledger, now)
                 handle.seek(0)
                 handle.truncate()
-                handle.write(json.dumps(ledger))
+                handle.write(json.dumps({**ledger, "boot": _boot_id(), "wall": time.time(), "at": now}))
             return result
+        finally:
+            self.lock.release()
 
     def take(self) -> None:
         """Count one call now, or raise BudgetSpent."""
-        now = time.time()
 
-        def change(ledger):
-            ledger["calls"] = [t for t in ledger["calls"] if now - 3600 < t <= now]
+        def change(ledger, now):
             if ledger["paused_until"] > now:
-                until = time.strftime("%H:%M", time.gmtime(ledger["paused_until"]))
-                return f"the API asked to slow down; waiting until {until} UTC"
+                until = time.gmtime(time.time() + ledger["paused_until"] - now)
+                return f"the API asked to slow down; waiting until {time.strftime('%Y-%m-%d %H:%M', until)} UTC"
             if len(ledger["calls"]) >= self.per_hour:
                 return f"{self.per_hour} calls in the last hour (OCTO_GRAPHQL_MAX_PER_HOUR)"
             ledger["calls"].append(now)
@@ -88,8 +101,8 @@ class Budget:
 
         try:
             refused = self._update(change)
-        except OSError as exc:
-            refused = f"cannot keep the call ledger: {exc.strerror}"
+        except (OSError, TimeoutError) as exc:
+            refused = f"cannot keep the call ledger: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
         if refused:
             if not self.waiting:
                 log.warn(f"GraphQL budget: {refused}; GraphQL work waits, the rest carries on")
@@ -99,23 +112,74 @@ class Budget:
             log.info("GraphQL budget: calls resume")
         self.waiting = False
 
-    def rate_limited(self) -> None:
-        """The API said too many requests: pause every process; longer (to 30 minutes) when it says so
-        again soon after the last pause ended, the shortest pause again after a quiet spell."""
-        now = time.time()
+    def rate_limited(self, retry_after: float | None = None) -> None:
+        """The API said too many requests: pause every process, as long as its Retry-After says (an hour at
+        most); without one, 5 minutes, doubling to 30 when it says so again soon after the last pause."""
 
-        def change(ledger):
-            again_soon = now - ledger["paused_until"] < LONGEST_PAUSE
-            ledger["pause"] = min(LONGEST_PAUSE, ledger["pause"] * 2) if again_soon and ledger["pause"] else FIRST_PAUSE
+        def change(ledger, now):
+            if retry_after is not None:
+                ledger["pause"] = min(max(retry_after, 1.0), LONGEST_ASKED)
+            else:
+                again_soon = now - ledger["paused_until"] < LONGEST_PAUSE and ledger["pause"]
+                ledger["pause"] = min(LONGEST_PAUSE, ledger["pause"] * 2) if again_soon else FIRST_PAUSE
             ledger["paused_until"] = now + ledger["pause"]
             return ledger["pause"]
 
         try:
             pause = self._update(change)
-        except OSError:
+        except (OSError, TimeoutError):
             pause = FIRST_PAUSE
-        log.warn(f"GraphQL: rate limited by the API; GraphQL work pauses for {pause / 60:.0f} minutes")
+        log.warn(f"GraphQL: rate limited by the API; GraphQL work pauses for {max(pause / 60, 1):.0f} minutes")
         self.waiting = True
+
+
+def _boot_clock() -> float:
+    """Seconds on the clock that counts since boot, suspend included, and that no wall-clock step moves."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _lock_within(handle, seconds: float) -> None:
+    """flock, waiting at most `seconds`: a neighbour frozen while holding the ledger must not hold us."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("another octopus-telegraf holds the call ledger") from None
+            time.sleep(0.05)
+
+
+def _sane(raw, now: float, per_hour: int) -> dict:
+    """The ledger as this boot's clock reads it: calls of the last hour (the newest `per_hour`), a pause of
+    at most what was asked. Times of another boot are moved by what the wall clock says has passed
+    (0 to an hour). Non-numbers are dropped. Raises TypeError/AttributeError for a ledger of no shape."""
+    at = _finite(raw.get("at"), None)  # the writer's boot clock when it wrote
+    if at is None:  # a ledger of an older version: wall-clock times
+        shift = now - time.time()
+    elif raw.get("boot") == _boot_id():
+        shift = 0.0
+    else:  # written before a reboot: the wall clock says how long ago, at most an hour
+        wall = _finite(raw.get("wall"), time.time())
+        shift = now - min(max(time.time() - wall, 0.0), 3600.0) - at
+    calls = sorted(min(t + shift, now) for t in raw.get("calls", []) if _finite(t, 0.0))
+    pause = min(max(_finite(raw.get("pause"), 0.0), 0.0), LONGEST_ASKED)
+    paused_until = min(_finite(raw.get("paused_until"), 0.0) + shift, now + pause)
+    return {"calls": [t for t in calls if t > now - 3600][-per_hour:], "paused_until": paused_until, "pause": pause}
+
+
+def _finite(value, default):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else default
 
 
 def _fresh_ledger() -> dict:
@@ -148,9 +212,11 @@ class Kraken:
         if self._token and time.monotonic() < self._token[1]:
             return self._token[0]
         data = self._call(TOKEN_MUTATION, {"key": self.api_key}, None)
-        token = (data.get("obtainKrakenToken") or {}).get("token")
-        if not isinstance(token, str) or not token:
-            raise GraphQLError("GraphQL gave no token", needs_user=True)
+        answer = data.get("obtainKrakenToken")
+        token = answer.get("token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not TOKEN_TEXT.fullmatch(token):
+            # kept for nothing: a token that cannot travel in a header would fail every call for an hour
+            raise GraphQLError("GraphQL gave no usable token (not a JWT's characters)")
         log.add_secret(token)
         self._token = (token, time.monotonic() + TOKEN_SECONDS)
         return token
@@ -159,13 +225,20 @@ class Kraken:
         self.budget.take()
         self.calls += 1
         headers = {"Authorization": f"JWT {token}"} if token else None
-        body = self.client.get_json(self.url, authenticated=False, payload={"query": query, "variables": variables},
-                                    headers=headers, retries=0)  # a failed call is not repeated in a loop
-        errors = body.get("errors") if isinstance(body, dict) else None
+        try:
+            body = self.client.get_json(self.url, authenticated=False, headers=headers, retries=0,
+                                        payload={"query": query, "variables": variables})  # never retried in a loop
+        except ApiError as exc:
+            if exc.status == 429:  # as much a request to slow down as KT-CT-1199
+                self.budget.rate_limited(exc.retry_after)
+                raise BudgetSpent("GraphQL rate limited (HTTP 429)") from None
+            raise
+        if not isinstance(body, dict):
+            raise GraphQLError("GraphQL answered something that is not an object")
+        data = body.get("data") if isinstance(body.get("data"), dict) else None
+        errors = body.get("errors")
         if errors:
-            first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
-            code = (first.get("extensions") or {}).get("errorCode")
-            message = str(first.get("message", ""))[:120]
+            code, message = _first_error(errors)
             if code in RATE_LIMITED or "too many requests" in message.lower():
                 self.budget.rate_limited()
                 raise BudgetSpent(f"GraphQL rate limited ({code or message})")
@@ -174,7 +247,19 @@ class Kraken:
             if code in AUTH_FAILED:
                 raise GraphQLError(f"GraphQL {code}: authentication failed ({message}); check OCTO_API_KEY", code,
                                    needs_user=True)
-            raise GraphQLError(f"GraphQL {code or 'error'}: {message}", code)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            raise GraphQLError("GraphQL response has no data", needs_user=True)
-        return body["data"]
+            if data is None or not any(value is not None for value in data.values()):
+                raise GraphQLError(f"GraphQL {code or 'error'}: {message}", code)
+            log.debug(f"GraphQL: a partial answer ({code or 'error'}: {message}); using the data it has")
+        if data is None:
+            raise GraphQLError("GraphQL response has no data")
+        return data
+
+
+def _first_error(errors) -> tuple[str | None, str]:
+    """(errorCode, message) of the first error, whatever shape the list and its entries have."""
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    extensions = first.get("extensions")
+    code = extensions.get("errorCode") if isinstance(extensions, dict) else None
+    message = first.get("message")
+    return (code if isinstance(code, str) and code.isprintable() else None,
+            log.clip(message if isinstance(message, str) else "", 120))

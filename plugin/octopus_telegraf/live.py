@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass
 
 from . import log
-from .api import ApiError
-from .graphql import DEVICE_NOT_FOUND, NO_TELEMETRY, BudgetSpent, GraphQLError
-from .lineprotocol import LineProtocolError, float_text, tag_prefix
+from .enrichment import Enrichment, ShapeError, listed
+from .graphql import DEVICE_NOT_FOUND, NO_TELEMETRY, GraphQLError
+from .lineprotocol import LineProtocolError, escape_key, float_text, tag_prefix
+from .settings import METER_POINT
 from .state import LARGEST_NS, load_json, write_atomic
 from .timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
 
@@ -43,20 +44,47 @@ class Device:
 
 
 def parse_devices(data) -> list[Device]:
-    account = (data or {}).get("account") or {}
-    devices = {}
-    for key, fuel, id_key, kinds in (
-            ("electricityAgreements", "electricity", "mpan",
-             (("smartImportElectricityMeter", "import"), ("smartExportElectricityMeter", "export"))),
-            ("gasAgreements", "gas", "mprn", (("smartGasMeter", "import"),))):
-        for agreement in account.get(key) or []:
-            point = ((agreement or {}).get("meterPoint") or {})
-            for meter in point.get("meters") or []:
+    """The Home Mini devices of the account's meters, one per device and direction (a device listed under
+    import and export reads both). Ids that could not be printed as tags, or meter points that are not
+    an MPAN or MPRN, are left out with one W! line. Raises ShapeError for an answer of another shape."""
+    devices, bad = {}, 0
+    for fuel, key, id_key, kinds, point_shape in (
+            ("electricity", "electricityAgreements", "mpan",
+             (("smartImportElectricityMeter", "import"), ("smartExportElectricityMeter", "export")),
+             METER_POINT["MPAN"]),
+            ("gas", "gasAgreements", "mprn", (("smartGasMeter", "import"),), METER_POINT["MPRN"])):
+        for point in listed(data, "account", key, "meterPoint"):
+            for meter in listed(point, "meters"):
                 for field, direction in kinds:
-                    device_id = ((meter or {}).get(field) or {}).get("deviceId")
-                    if isinstance(device_id, str) and device_id.strip() and isinstance(point.get(id_key), str):
-                        devices[device_id] = Device(device_id.strip(), fuel, direction, point[id_key])
+                    device_id = _device_field(meter.get(field))
+                    if device_id is None:
+                        continue
+                    point_id = point.get(id_key)
+                    if not (isinstance(point_id, str) and point_shape.fullmatch(point_id) and _printable(device_id)):
+                        bad += 1
+                        continue
+                    devices[(device_id, direction)] = Device(device_id, fuel, direction, point_id)
+    if bad:
+        log.warn(f"live: left out {bad} devices whose id or meter point cannot be used")
     return list(devices.values())
+
+
+def _device_field(value) -> str | None:
+    """The deviceId of a smart...Meter field: None when there is none (no Home Mini paired)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ShapeError("a smart meter field is not an object")
+    device_id = value.get("deviceId")
+    return device_id.strip() if isinstance(device_id, str) and device_id.strip() else None
+
+
+def _printable(device_id: str) -> bool:
+    try:
+        escape_key(device_id)
+    except LineProtocolError:
+        return False
+    return len(device_id) <= 100
 
 
 def _number(value) -> float | None:
@@ -72,20 +100,34 @@ def _number(value) -> float | None:
 
 class LiveFormatter:
     def __init__(self, device: Device):
+        self.export = device.direction == "export"
         self.prefix = tag_prefix("octopus_live", {"fuel": device.fuel, "direction": device.direction,
                                                   "meter_point": device.point, "device_id": device.device_id})
 
-    def line(self, read_at_ns: int, reading: dict) -> str | None:
-        """One reading, or None when it carries no number at all."""
-        fields = []
-        demand = _number(reading.get("demand"))
-        if demand is not None:
-            fields.append(f"demand_w={float_text(demand)}")
-        for name, key in (("register_kwh", "consumption"), ("delta_kwh", "consumptionDelta")):
-            wh = _number(reading.get(key))
-            if wh is not None:
-                fields.append(f"{name}={float_text(wh / 1000)}")
-        return f"{self.prefix} {','.join(fields)} {read_at_ns}" if fields else None
+    def lines(self, readings: list[tuple[int, dict]]) -> list[str]:
+        """The readings (time, reading), oldest first, that carry a number. An export device's register is the
+        reading's `export`, its delta the change since the reading before; demand is the import's."""
+        out, previous = [], None
+        for read_at_ns, reading in readings:
+            fields = []
+            if self.export:
+                wh = _number(reading.get("export"))
+                if wh is not None:
+                    fields.append(f"register_kwh={float_text(wh / 1000)}")
+                    if previous is not None:
+                        fields.append(f"delta_kwh={float_text((wh - previous) / 1000)}")
+                    previous = wh
+            else:
+                demand = _number(reading.get("demand"))
+                if demand is not None:
+                    fields.append(f"demand_w={float_text(demand)}")
+                for name, key in (("register_kwh", "consumption"), ("delta_kwh", "consumptionDelta")):
+                    wh = _number(reading.get(key))
+                    if wh is not None:
+                        fields.append(f"{name}={float_text(wh / 1000)}")
+            if fields:
+                out.append(f"{self.prefix} {','.join(fields)} {read_at_ns}")
+        return out
 
 
 class LiveProgress:
@@ -113,7 +155,9 @@ class LiveProgress:
 
 
 class LiveCollector:
-    """One gather: every device's readings since the newest printed, printed and saved device by device."""
+    """One gather: every device's readings since the newest printed, printed and saved device by device.
+    Each device, and the device list, runs behind the enrichment boundary: an answer of any shape is one
+    line per episode and that device waits; the others carry on."""
 
     def __init__(self, settings, kraken, progress: LiveProgress, output):
         self.settings = settings
@@ -124,7 +168,9 @@ class LiveCollector:
         self.devices_read_at: float | None = None
         self.asked_at: dict[str, float] = {}  # device -> monotonic time of the last telemetry call
         self.quiet_until: dict[str, float] = {}  # device -> monotonic time before which it is not asked
-        self.formatters: dict[str, LiveFormatter] = {}
+        self.formatters: dict[Device, LiveFormatter] = {}
+        self.boundaries: dict[str, Enrichment] = {}
+        self.devices_boundary = Enrichment("live: the account's devices")
         self.lock = threading.Lock()
 
     @property
@@ -132,98 +178,102 @@ class LiveCollector:
         return self.devices
 
     def gather(self) -> int:
-        if not self._refresh_devices():
-            return 1
+        due = self.devices_read_at is None or time.monotonic() - self.devices_read_at >= DEVICES_REFRESH_SECONDS
+        if due:
+            self.devices_boundary.run(self._read_devices)
+            if self.devices_read_at is None:
+                return 1
         failed = 0
+        roles: dict[str, list[Device]] = {}  # one call per device, whatever it measures
         for device in self.devices:
+            roles.setdefault(device.device_id, []).append(device)
+        for device_id, measured in roles.items():
             if self.kraken.client.stop.is_set():
                 break
-            failed += not self.gather_device(device)
+            boundary = self.boundaries.setdefault(device_id, Enrichment(f"live: device {device_id}"))
+            boundary.run(self.gather_device, device_id, measured)
+            failed += boundary.in_episode
         return failed
 
-    def _refresh_devices(self) -> bool:
-        due = self.devices_read_at is None or time.monotonic() - self.devices_read_at >= DEVICES_REFRESH_SECONDS
-        if not due:
-            return True
-        try:
-            data = self.kraken.query(DEVICES_QUERY, {"account": self.settings.account_number})
-        except ApiError as exc:
-            if not isinstance(exc, BudgetSpent):
-                (log.error if exc.needs_user else log.warn)(f"live: cannot read the account's devices: {exc}")
-            return self.devices_read_at is not None
-        self.devices = parse_devices(data)
+    def _read_devices(self) -> None:
+        self.devices = parse_devices(self.kraken.query(DEVICES_QUERY, {"account": self.settings.account_number}))
         self.devices_read_at = time.monotonic()
         if not self.devices:
             log.info(f"live: account {self.settings.account_number} lists no smart meter device (no Home Mini?)")
         else:
             log.info("live: devices " + ", ".join(f"{d.fuel} {d.direction} {d.point} {d.device_id}"
                                                   for d in self.devices))
-        return True
 
-    def gather_device(self, device: Device) -> bool:
+    def gather_device(self, device_id: str, measured: list[Device]) -> None:
+        """Ask the device for what came since its newest reading printed; print it for each thing it measures."""
         now = time.monotonic()
-        if self.quiet_until.get(device.device_id, 0) > now:
-            return True
-        if device.fuel == "gas" and now - self.asked_at.get(device.device_id, float("-inf")) < GAS_EVERY_SECONDS:
-            return True
+        if self.quiet_until.get(device_id, 0) > now:
+            return
+        if measured[0].fuel == "gas" and now - self.asked_at.get(device_id, float("-inf")) < GAS_EVERY_SECONDS:
+            return
         now_ns = time.time_ns()
-        newest = self.state.newest.get(device.device_id)
+        newest = self.state.newest.get(device_id)
         start_ns = (newest + NS_PER_SECOND if newest is not None
                     else now_ns - int(self.settings.live_backfill_minutes * 60) * NS_PER_SECOND)
         if start_ns >= now_ns:  # a reading stamped in the future (a wrong clock): wait for the clock
-            return True
-        variables = {"deviceId": device.device_id, "grouping": self.settings.live_grouping,
+            return
+        variables = {"deviceId": device_id, "grouping": self.settings.live_grouping,
                      "start": ns_to_utc_z(start_ns), "end": ns_to_utc_z(now_ns)}
+        described = " and ".join(f"{d.fuel} {d.direction}" for d in measured)
         try:
             data = self.kraken.query(TELEMETRY_QUERY, variables)
-        except BudgetSpent:
-            return True  # the budget has said so once for the episode
         except GraphQLError as exc:
-            if exc.code in (NO_TELEMETRY, DEVICE_NOT_FOUND):
-                self.quiet_until[device.device_id] = now + QUIET_SECONDS
-                log.info(f"live: {device.fuel} {device.direction} device {device.device_id} has no data "
-                         f"({exc.code}: no Home Mini, or not paired); asking again in an hour")
-                if exc.code == DEVICE_NOT_FOUND:
-                    self.devices_read_at = None  # the account's devices may have changed
-                return True
-            (log.error if exc.needs_user else log.warn)(f"live: device {device.device_id}: {exc}")
-            return False
-        except ApiError as exc:
-            (log.error if exc.needs_user else log.warn)(f"live: device {device.device_id}: {exc}")
-            return False
-        self.asked_at[device.device_id] = now
+            if exc.code not in (NO_TELEMETRY, DEVICE_NOT_FOUND):
+                raise
+            self.quiet_until[device_id] = now + QUIET_SECONDS
+            log.info(f"live: {described} device {device_id} has no data "
+                     f"({exc.code}: no Home Mini, or not paired); asking again in an hour")
+            if exc.code == DEVICE_NOT_FOUND:
+                self.devices_read_at = None  # the account's devices may have changed
+            return
+        self.asked_at[device_id] = now
         readings = data.get("smartMeterTelemetry")
+        if readings is not None and not isinstance(readings, list):
+            raise ShapeError(f"smartMeterTelemetry is a {type(readings).__name__}, not a list")
         if not readings:
             if newest is None:  # never any data: no Home Mini, most likely; one line, then hourly asks
-                self.quiet_until[device.device_id] = now + QUIET_SECONDS
-                log.info(f"live: {device.fuel} {device.direction} device {device.device_id}: no readings since "
+                self.quiet_until[device_id] = now + QUIET_SECONDS
+                log.info(f"live: {described} device {device_id}: no readings since "
                          f"{ns_to_utc_z(start_ns)} (no Home Mini?); asking again in an hour")
-            return True
-        self._print(device, readings, start_ns, now_ns)
-        return True
+            return
+        self._print(device_id, measured, readings, start_ns, now_ns)
 
-    def _print(self, device: Device, readings: list, start_ns: int, end_ns: int) -> None:
-        formatter = self.formatters.get(device.device_id)
-        if formatter is None:
-            formatter = self.formatters[device.device_id] = LiveFormatter(device)
-        by_time: dict[int, str] = {}
+    def _print(self, device_id: str, measured: list[Device], readings: list, start_ns: int, end_ns: int) -> None:
+        by_time: dict[int, dict] = {}
         bad = 0
-        for reading in readings if isinstance(readings, list) else []:
+        for reading in readings:
             try:
                 read_at = iso_to_ns(reading["readAt"])
-                if not start_ns <= read_at <= end_ns:
-                    continue  # outside what was asked
-                line = formatter.line(read_at, reading)
-            except (KeyError, TypeError, ValueError, OverflowError, AttributeError, LineProtocolError):
+            except (KeyError, TypeError, ValueError, OverflowError):
                 bad += 1
                 continue
-            if line is not None:
-                by_time[read_at] = line
+            if start_ns <= read_at <= end_ns:  # outside what was asked: dropped
+                by_time[read_at] = reading
+        ordered = sorted(by_time.items())
+        lines = []
+        for device in measured:
+            formatter = self.formatters.get(device)
+            if formatter is None:
+                formatter = self.formatters[device] = LiveFormatter(device)
+            try:
+                lines += formatter.lines(ordered)
+            except LineProtocolError:  # a value past the float range: that reading alone is left out
+                for one in ordered:
+                    try:
+                        lines += formatter.lines([one])
+                    except LineProtocolError:
+                        bad += 1
         if bad:
-            log.warn(f"live: device {device.device_id}: skipped {bad} unreadable readings")
-        if not by_time:
+            log.warn(f"live: device {device_id}: skipped {bad} unreadable readings")
+        if not lines:
             return
+        lines.sort(key=lambda line: int(line.rsplit(" ", 1)[1]))
         with self.lock:
-            self.output([by_time[t] for t in sorted(by_time)])
-            self.state.newest[device.device_id] = max(by_time)
+            self.output(lines)
+            self.state.newest[device_id] = ordered[-1][0]
             self.state.save()  # right after the flush: a kill now repeats nothing printed before

@@ -32,9 +32,21 @@ def add_secret(secret: str) -> None:
         _secrets.append(secret)
 
 
-def _clean(message: str) -> str:
+def mask(text: str) -> str:
     for secret in _secrets:
-        message = message.replace(secret, "***")
+        text = text.replace(secret, "***")
+    return text
+
+
+def clip(text: str, length: int) -> str:
+    """`text` cut to `length` characters, secrets masked first: a key straddling the cut must not leave
+    its first characters behind."""
+    text = mask(text)
+    return text if len(text) <= length else text[: length - 3] + "..."
+
+
+def _clean(message: str) -> str:
+    message = mask(message)
     message = " ".join(message.split())  # no newline may split a log entry
     if len(message) > MAX_LINE:
         message = message[: MAX_LINE - 3] + "..."

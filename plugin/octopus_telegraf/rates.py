@@ -85,8 +85,14 @@ class RateSeries:
         self.rows = sorted(by_start.values(), key=lambda r: r[0])
         self._starts = [row[0] for row in self.rows]
 
-    def prune(self, keep_from: int) -> None:
-        self.rows = [r for r in self.rows if not r[4] or r[1] is None or r[1] > keep_from]
+    def prune(self, keep_from: int, printing: bool = True) -> None:
+        """Rows and coverage older than `keep_from`, except what is still to be printed: rows not printed
+        yet, and the London midnights after `days_through` (a backfill cut into many gathers prints them
+        later, and must print the same points as one gather would)."""
+        still_to_print = self.covered_from if self.days_through is None else self.days_through
+        if printing and still_to_print is not None:
+            keep_from = min(keep_from, still_to_print)
+        self.rows = [r for r in self.rows if (printing and not r[4]) or r[1] is None or r[1] > keep_from]
         self._starts = [row[0] for row in self.rows]
         if self.covered_from is not None and self.covered_from < keep_from:
             self.covered_from = keep_from
@@ -268,6 +274,6 @@ class RateBook:
         log.warn(f"tariff {tariff.code}: not listed by product {tariff.product} (renamed?); building rate URLs")
         return built
 
-    def prune(self, keep_from: int) -> None:
-        for series in self.series.values():
-            series.prune(keep_from)
+    def prune(self, keep_from: int, printing: bool = True) -> None:
+        for key, series in self.series.items():
+            series.prune(keep_from, printing and not key.endswith("|standing"))  # charges print with the days

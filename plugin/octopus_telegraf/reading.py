@@ -198,6 +198,13 @@ class MeterReader:
         """Fetch, print and save one meter. Returns (data points printed, succeeded)."""
         now_ns = time.time_ns()
         progress = self._progress(meter, now_ns)
+        unit = formatter.meter.gas_unit if meter.fuel == "gas" else None
+        if unit and progress.gas_unit != unit:
+            if progress.gas_unit is not None:  # printed on a guess (or another setting): the truth, from the start
+                log.info(f"gas meter {meter.point}: its unit is {unit}, not {progress.gas_unit} as printed; "
+                         f"printing its half-hours again from {ns_to_utc_z(progress.start_ns)}")
+                progress = MeterProgress(progress.start_ns)
+            progress.gas_unit = unit
         period_from = progress.period_from(self.lookback_ns)
         requests_before, errors_before = self.client.requests_made, self.client.errors_seen
         lines = Batch(lambda pending, snapshot: self._commit(meter, pending, snapshot))
@@ -275,9 +282,9 @@ class MeterReader:
                     chosen = (starts, ends, marks) if len(todo) == len(starts) else \
                         ([starts[i] for i in todo], [ends[i] for i in todo], [marks[i] for i in todo])
                     lines.extend(self._print(formatter, printed, *chosen, skip))
-                    if priced:
-                        lines.extend(self._standing_lines(meter, formatter, progress, london_day_start(starts[todo[0]]),
-                                                          ends[todo[-1]]))
+                if priced and (todo or not full):  # days whose charge was not known before are caught up too
+                    lines.extend(self._standing_lines(meter, formatter, progress, london_day_start(starts[0]),
+                                                      ends[todo[-1]] if todo else ends[-1]))
                 if octopus:
                     lines.extend(self._daily_lines(formatter, progress, starts[0], ends[-1]))
                 if cursor is not None and (progress.cursor_ns is None or cursor > progress.cursor_ns):
@@ -312,12 +319,16 @@ class MeterReader:
 
     def _standing_lines(self, meter, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
         """octopus_standing_charge once per London day (23, 24 or 25 hours) with data printed; none for a
-        tariff without one (an export tariff's 0 p), so that a day's charges add up per fuel."""
+        tariff without one (an export tariff's 0 p), so that a day's charges add up per fuel. A day whose
+        charge could not be asked yet (a 404, a failed request) stops the count there: it and the days
+        after it are printed when the charge is known, not skipped for good."""
         out = []
         for day in london_days(from_ns, to_ns):
             if progress.standing_through_ns is not None and day <= progress.standing_through_ns:
                 continue
             charge = self.prices.standing_charge(meter, day)
+            if charge is None and not self.prices.standing_settled(meter, day):
+                break
             if charge is not None and (charge[1][2] or charge[1][3]):
                 tariff, row = charge
                 out.append(formatter.standing_line(day, tariff, row[2], row[3]))
@@ -332,18 +343,24 @@ class MeterReader:
         printed = progress.printed
         midnights = london_days(from_ns, to_ns + 1)  # and the midnight at to_ns, if it is one
         for day, next_day in zip(midnights, midnights[1:], strict=False):  # the days that ended by to_ns
-            marks = list(map(printed.get, range(day, next_day, HALF_HOUR_NS)))
-            if None in marks:
-                continue
-            readings, rates, _ = zip(*marks, strict=True)
-            energy = formatter.kwhs(readings)
-            kwh = reduce(add, energy, 0.0)  # added in order, one by one, as a person would
-            money = None if None in rates else reduce(add, map(truediv, map(mul, energy, rates), repeat(100)), 0.0)
             charge = self.prices.standing_charge(formatter.meter, day) if formatter.priced else None
             standing = charge[1][2] / 100 if charge and charge[1][2] else None
-            values = (kwh, money, standing)
+            marks = list(map(printed.get, range(day, next_day, HALF_HOUR_NS)))
+            if None in marks:
+                # partly behind the look-back: its half-hours are as printed, but a standing charge known late
+                # still belongs in its bill
+                old = progress.daily.get(day)
+                if old is None or standing is None or old[2] == standing:
+                    continue
+                values = (*old[:2], standing)
+            else:
+                readings, rates, _ = zip(*marks, strict=True)
+                energy = formatter.kwhs(readings)
+                kwh = reduce(add, energy, 0.0)  # added in order, one by one, as a person would
+                money = None if None in rates else reduce(add, map(truediv, map(mul, energy, rates), repeat(100)), 0.0)
+                values = (kwh, money, standing)
             if progress.daily.get(day) != values:
-                out.append(formatter.daily_line(day, kwh, money, standing))
+                out.append(formatter.daily_line(day, *values))
                 progress.daily[day] = values
         return out
 

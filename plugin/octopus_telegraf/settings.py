@@ -70,6 +70,7 @@ SETTINGS = [
 SECRET_SETTINGS = {"OCTO_API_KEY"}
 LIVE_GROUPINGS = ("TEN_SECONDS", "ONE_MINUTE", "FIVE_MINUTES", "FIFTEEN_MINUTES", "THIRTY_MINUTES", "ONE_HOUR")
 ACCOUNT_NUMBER = re.compile(r"A-[0-9A-Z]{8}")
+METER_POINT = {"MPAN": re.compile(r"[0-9]{13}"), "MPRN": re.compile(r"[0-9]{6,10}")}
 _UNEXPANDED = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 DEFAULT_API_URL = "https://api.octopus.energy"
 
@@ -176,8 +177,9 @@ def _meter_id(raw: dict, name: str, label: str) -> str | None:
     if text is None:
         return None
     compact = "".join(text.split())  # people paste "1200 0000 0000 0"
-    if not compact.isdigit() or not compact.isascii():
-        raise SettingsError(f"{name} must be the {label}'s digits, not {text!r}")
+    if not METER_POINT[label].fullmatch(compact):
+        size = "13 digits" if label == "MPAN" else "6 to 10 digits"
+        raise SettingsError(f"{name} must be the {label}'s {size}, not {text!r}")
     return compact
 
 

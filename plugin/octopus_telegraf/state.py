@@ -43,9 +43,10 @@ def lock_directory(directory: str, name: str):
     return handle
 
 
-def remove_leftovers(directory: str) -> None:
-    """Temporary files of saves that a kill interrupted; only called while holding the directory's lock."""
-    for path in glob.glob(os.path.join(directory, ".state-*.tmp")):
+def remove_leftovers(directory: str, filename: str) -> None:
+    """Temporary files of saves of `filename` that a kill interrupted; only called while holding the lock
+    of the service that owns that file: another service saving its own file beside it is left alone."""
+    for path in glob.glob(os.path.join(glob.escape(directory), f".{glob.escape(filename)}-*.tmp")):
         try:
             os.unlink(path)
         except OSError:
@@ -69,6 +70,7 @@ class MeterProgress:
     printed: dict[int, tuple] = field(default_factory=dict)
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
     daily: dict[int, tuple] = field(default_factory=dict)  # London midnight -> octopus_daily values as printed
+    gas_unit: str | None = None  # the unit gas values were printed in: another one later means print them again
 
     def period_from(self, lookback_ns: int) -> int:
         """Where the next read starts: the newest interval seen minus the look-back, never before the start."""
@@ -110,7 +112,7 @@ class MeterProgress:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
                 "printed": [[start, *mark] for start, mark in sorted(self.printed.items())],
                 "standing_through": self.standing_through_ns,
-                "daily": [[day, *values] for day, values in sorted(self.daily.items())]}
+                "daily": [[day, *values] for day, values in sorted(self.daily.items())], "gas_unit": self.gas_unit}
 
     @classmethod
     def from_json(cls, data: dict) -> "MeterProgress":
@@ -126,6 +128,7 @@ class MeterProgress:
             standing_through_ns=_ns(data.get("standing_through")),
             daily={_ns(day, optional=False): tuple(None if v is None else float(v) for v in values)
                    for day, *values in data.get("daily", [])},
+            gas_unit={None: None, "m3": "m3", "kWh": "kWh"}[data.get("gas_unit")],
         )
 
 
@@ -140,7 +143,7 @@ class State:
         self.dispatches = DispatchLog()  # Intelligent Octopus smart charges, the look-back's only
 
     def load(self) -> None:
-        if self.path and load_json(self.path, self._decode, "warn", "no saved state", "a fresh backfill"):
+        if self.path and load_json(self.path, self._decode, "info", "no saved state", "a fresh backfill"):
             log.debug(f"state loaded from {self.path}: {len(self.meters)} meters")
 
     def _decode(self, data: dict) -> None:
@@ -170,7 +173,8 @@ def load_json(path: str, decode, missing_level: str, missing: str, fresh: str) -
     except FileNotFoundError:
         log.log(missing_level, f"{missing} at {path}: starting with {fresh}")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        log.warn(f"state file {path} is unreadable ({type(exc).__name__}: {str(exc)[:80]}); starting with {fresh}")
+        log.warn(f"state file {path} is unreadable ({type(exc).__name__}: {log.clip(str(exc), 80)}); "
+                 f"starting with {fresh}")
     return False
 
 
@@ -180,7 +184,7 @@ def write_atomic(path: str, text: str) -> None:
     directory = os.path.dirname(path)
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
+        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}-", suffix=".tmp", dir=directory)
     except OSError as exc:
         log.error(f"cannot save progress in {directory}: {exc.strerror}; the next start may repeat data")
         return

@@ -55,6 +55,13 @@ class Prices(RateBook):
         row = series.find(day_ns) if series else None
         return (tariff.code, row) if row else None
 
+    def standing_settled(self, meter, day_ns: int) -> bool:
+        """Is it known whether the day has a standing charge? (No tariff that day, or its charges asked.)"""
+        tariff = self.tariff_at(meter, day_ns)
+        series = self.series.get(f"{tariff.code}|standing") if tariff else None
+        return tariff is None or (series is not None and series.covered_from is not None
+                                  and series.covered_from <= day_ns < series.covered_to)
+
     # -- points ------------------------------------------------------------------------------
     def unit_rate_lines(self, meters, budget: int) -> tuple[list[str], object]:
         """octopus_unit_rate points not printed yet: one per rate period at valid_from, and one at every
@@ -62,7 +69,8 @@ class Prices(RateBook):
         window shows the rate in force. Returns the lines and a function that marks them printed, for
         the caller to call once they are written."""
         lines, marks = [], []
-        tomorrow = next_london_midnight(london_day_start(time.time_ns()))
+        today = london_day_start(time.time_ns())
+        tomorrow = next_london_midnight(today)
         seen = set()
         for meter in meters:
             agreements = self.agreements_for(meter.fuel, meter.point)
@@ -83,7 +91,9 @@ class Prices(RateBook):
                     if series.covered_from is not None:
                         day = (london_day_start(series.covered_from) if series.days_through is None
                                else next_london_midnight(series.days_through))
-                        while day <= last_day:  # the rate in force each London day the tariff was ours
+                        # past days whose rates have not been asked yet wait for them
+                        through = last_day if series.covered_to >= today else series.covered_to - 1
+                        while day <= through:  # the rate in force each London day the tariff was ours
                             row = series.find(day) if any(a.covers(day) for a in spans) else None
                             items.append((day, row if row is not None and row[0] != day else None, (series, day)))
                             day = next_london_midnight(day)
