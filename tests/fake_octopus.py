@@ -100,6 +100,10 @@ class FakeOctopus:
         self.accounts: dict[str, dict] = {}  # number -> the /v1/accounts/ document
         self.products: dict[str, dict] = {}  # product code -> the /v1/products/ document
         self.rates: dict[tuple[str, str], list[dict]] = {}  # (tariff code, kind path) -> rate rows
+        self.refused_rates: set[tuple[str, str]] = set()  # (tariff, kind path) answering HTTP 400 (E-2R standard)
+        self.product_list: list[dict] = []  # what /v1/products/ lists, filtered by available_at
+        self.list_page_size = 3  # the list's pages are short here, so that every test follows `next`
+        self.gsp: dict[str, str] = {}  # MPAN -> "_H", for /v1/electricity-meter-points/{mpan}/
         self.gas_units: dict[str, str] = {}  # GraphQL consumptionUnits by gas serial ("m³" or "kWh")
         self.graphql_calls: list[dict] = []
         # answers given as they are to the next GraphQL calls whose query holds the word: (word, answer), where
@@ -301,9 +305,15 @@ class FakeOctopus:
                 return 401, {"detail": "Authentication credentials were not provided."}
             account = self.accounts.get(pieces[2])
             return (200, account) if account else (404, {"detail": "Not found."})
+        if pieces == ["v1", "products"]:
+            return 200, self._product_list(path, query)
+        if len(pieces) == 3 and pieces[:2] == ["v1", "electricity-meter-points"] and pieces[2] in self.gsp:
+            return 200, {"gsp": self.gsp[pieces[2]], "mpan": pieces[2], "profile_class": 1}
         if len(pieces) == 3 and pieces[:2] == ["v1", "products"] and pieces[2] in self.products:
             return 200, self.products[pieces[2]]
         if len(pieces) == 6 and pieces[:2] == ["v1", "products"] and pieces[3].endswith("-tariffs"):
+            if (pieces[4], pieces[5]) in self.refused_rates:
+                return 400, {"detail": "This tariff has no standard unit rates."}
             rows = self.rates.get((pieces[4], pieces[5]))
             if rows is None:
                 return 404, {"detail": "Not found."}
@@ -311,10 +321,11 @@ class FakeOctopus:
         return 404, {"detail": "Not found."}
 
     # -- tariffs ------------------------------------------------------------------------------
-    def add_product(self, product: str, region: str, tariffs: dict[str, str], fuel="electricity", dual=False):
+    def add_product(self, product: str, region: str, tariffs: dict[str, str], fuel="electricity", dual=False,
+                    group=None):
         """A product listing `tariffs` (payment block -> tariff code) in one region, with links."""
-        group = ("dual_register_electricity_tariffs" if dual else "single_register_electricity_tariffs"
-                 ) if fuel == "electricity" else "single_register_gas_tariffs"
+        group = group or (("dual_register_electricity_tariffs" if dual else "single_register_electricity_tariffs"
+                           ) if fuel == "electricity" else "single_register_gas_tariffs")
         kinds = (["day-unit-rates", "night-unit-rates"] if dual else ["standard-unit-rates"]) + ["standing-charges"]
         fuel_path = "electricity-tariffs" if fuel == "electricity" else "gas-tariffs"
         blocks = {}
@@ -326,6 +337,30 @@ class FakeOctopus:
         document = self.products.setdefault(product, {"code": product, "full_name": product.title(),
                                                       "is_variable": True, "links": []})
         document.setdefault(group, {})[f"_{region}"] = blocks
+
+    def list_product(self, code: str, available_from: int, available_to: int | None = None, restricted=False,
+                     direction="IMPORT"):
+        """An entry of /v1/products/ (on sale from `available_from` until `available_to`)."""
+        self.product_list.append({
+            "code": code, "direction": direction, "full_name": code.title(), "display_name": code.title(),
+            "is_variable": True, "is_green": False, "is_tracker": code.startswith("SILVER"), "is_prepay": False,
+            "is_business": False, "is_restricted": restricted, "term": None, "brand": "OCTOPUS_ENERGY",
+            "available_from": render_utc(available_from),
+            "available_to": render_utc(available_to) if available_to is not None else None,
+            "links": [{"href": f"{self.url}/v1/products/{code}/", "method": "GET", "rel": "self"}]})
+
+    def _product_list(self, path, query):
+        listed = self.product_list
+        if "available_at" in query:
+            moment = parse_query_time(query["available_at"])
+            listed = [p for p in listed if parse_query_time(p["available_from"]) <= moment
+                      and (p["available_to"] is None or moment < parse_query_time(p["available_to"]))]
+        size = min(int(query.get("page_size", 100)), self.list_page_size)
+        page = int(query.get("page", 1))
+        more = page * size < len(listed)
+        return {"count": len(listed),
+                "next": f"{self.url}{path}?{urlencode({**query, 'page': page + 1})}" if more else None,
+                "previous": None, "results": listed[(page - 1) * size: page * size]}
 
     def add_rates(self, tariff: str, kind: str, rows: list[tuple]):
         """rows: (valid_from ns, valid_to ns or None, inc_vat, exc_vat, payment_method or None)."""

@@ -487,6 +487,18 @@ def influx_view(lines) -> dict:
     return held
 
 
+def one_and_many(env, tmp_path, max_points: int) -> tuple[dict, dict]:
+    """What InfluxDB holds after one gather, and after gathers of `max_points` with a restart between each."""
+    whole = influx_view(run_once({**env, "OCTO_STATE_DIR": str(tmp_path / "one")}).stdout.decode().splitlines())
+    lines = []
+    for _ in range(200):
+        result = run_once({**env, "OCTO_STATE_DIR": str(tmp_path / "many"), "OCTO_MAX_POINTS": str(max_points)})
+        lines += result.stdout.decode().splitlines()
+        if b"OCTO_MAX_POINTS" not in result.stderr:
+            return whole, influx_view(lines)
+    raise AssertionError("never finished")
+
+
 def demo_env(tmp_path, name) -> dict:
     return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8",
             "OCTO_STATE_DIR": str(tmp_path / name), "OCTO_LOG_LEVEL": "debug"}
@@ -546,13 +558,7 @@ def test_a_split_iog_backfill_prices_every_half_hour_as_one_gather_does(fake, io
     fake.graphql_now_ns = london(2024, 3, 2, 20)
     fake.dispatches = [{"start": london(2024, 3, 2, 12), "end": london(2024, 3, 2, 13), "delta": "-3",
                         "source": "smart-charge"}]
-    whole = influx_view(run_once({**iog, "OCTO_STATE_DIR": str(tmp_path / "one")}).stdout.decode().splitlines())
-    lines = []
-    for _ in range(40):
-        result = run_once({**iog, "OCTO_STATE_DIR": str(tmp_path / "many"), "OCTO_MAX_POINTS": "10"})
-        lines += result.stdout.decode().splitlines()
-        if b"OCTO_MAX_POINTS" not in result.stderr:
-            break
-    assert influx_view(lines) == whole
+    whole, split = one_and_many(iog, tmp_path, 10)
+    assert split == whole
     assert len([key for key in whole if key[0] == "octopus_consumption"]) == DAY_HALF_HOURS
 

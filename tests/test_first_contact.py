@@ -13,7 +13,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def demo_schema(tmp_path) -> dict:
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
     lines = []
-    for args in (("--demo", "--once", "--max-points", "100000"), ("--demo", "live", "--once")):
+    for args in (("--demo", "--once", "--max-points", "100000"), ("--demo", "live", "--once"),
+                 ("--demo", "--once", "--max-points", "100000", "--compare-detail", "half-hour")):
         result = run_once(env, args=args)
         assert result.returncode == 0
         lines += result.stdout.decode().splitlines()

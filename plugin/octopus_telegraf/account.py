@@ -2,7 +2,6 @@
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from urllib.parse import quote
 
 from . import log
@@ -10,7 +9,7 @@ from .api import ApiError
 from .enrichment import listed
 from .lineprotocol import LineProtocolError, escape_key
 from .settings import Meter
-from .timeutil import LONDON, NS_PER_SECOND, iso_to_ns
+from .timeutil import iso_to_ns, london_date
 
 ACCOUNT_REFRESH_SECONDS = 6 * 3600  # a tariff switch or a new meter shows within hours
 
@@ -167,8 +166,8 @@ def discover(client, number: str, out) -> int:
     for point in account.points:
         current = point.current_tariff(now_ns)
         tariffs = "; ".join(
-            f"{'* ' if a.tariff_code == current else ''}{a.tariff_code} from {_day(a.valid_from_ns)}"
-            + (f" to {_day(a.valid_to_ns)}" if a.valid_to_ns else "") for a in point.agreements) or "none"
+            f"{'* ' if a.tariff_code == current else ''}{a.tariff_code} from {london_date(a.valid_from_ns)}"
+            + (f" to {london_date(a.valid_to_ns)}" if a.valid_to_ns else "") for a in point.agreements) or "none"
         for serial in point.serials or ["(no meter)"]:
             has_data = "?"
             if point.serials:
@@ -191,8 +190,3 @@ def discover(client, number: str, out) -> int:
     for name, value in paste.items():
         out.write(f"{name}={value}\n")
     return 0
-
-
-def _day(moment_ns: int) -> str:
-    """The London date: an agreement from London midnight in summer is 23:00 UTC the day before."""
-    return datetime.fromtimestamp(moment_ns // NS_PER_SECOND, tz=LONDON).date().isoformat()

@@ -33,17 +33,21 @@ def _parser() -> argparse.ArgumentParser:
         epilog="\n".join(epilog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", choices=["run", "live", "discover", "sample-config"], default="run",
+    parser.add_argument("command", nargs="?", choices=["run", "live", "discover", "sample-config", "compare"],
+                        default="run",
                         help="run (default): the execd service; live: the Home Mini near-real-time service (needs "
                              "OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); discover: list the account's meters and tariffs "
                              "(needs OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); sample-config: print the "
-                             "[[inputs.execd]] blocks")
+                             "[[inputs.execd]] blocks; compare: what your last --days would have cost on each "
+                             "OCTO_COMPARE tariff, as a table")
     parser.add_argument("--once", action="store_true", help="gather once, print, save progress, exit "
                         "(for inputs.exec or cron: what it prints is marked as sent)")
     parser.add_argument("--dry-run", action="store_true", help="with --once: print, save no progress "
                         "(for trying it by hand)")
     parser.add_argument("--demo", action="store_true", help="use the built-in demo account (no API key needed)")
     parser.add_argument("--live", action="store_true", help="with sample-config: only the live block, uncommented")
+    parser.add_argument("--days", type=int, default=30, metavar="N", help="with compare: how many complete London "
+                        "days to add up (default 30)")
     parser.add_argument("--version", action="version", version=f"octopus-telegraf {__version__}")
     for name, _, _ in SETTINGS:
         if name not in SECRET_SETTINGS:  # a key on the command line would show in `ps`
@@ -92,6 +96,8 @@ def _main(argv) -> int:
         log.error(str(exc))
         return EXIT_BAD_CONFIG
     log.configure(settings.log_level, secrets=[settings.api_key])
+    if args.command == "compare":
+        return _compare(settings, args.days)
     if args.command == "discover":
         from .account import discover
 
@@ -101,6 +107,29 @@ def _main(argv) -> int:
     keep_demo = bool(os.environ.get("OCTO_STATE_DIR") or getattr(args, "OCTO_STATE_DIR", None))
     return _run(settings, signals, once=args.once, dry_run=args.dry_run, live=args.command == "live",
                 keep_demo=keep_demo)
+
+
+def _compare(settings, days: int) -> int:
+    from .account import Account
+    from .compare_report import compare
+
+    start = None
+    if settings.demo:
+        from .demo_tariffs import DEMO_START_NS
+
+        session = _use_demo(settings)
+        start = DEMO_START_NS
+    else:
+        session = None
+    if not settings.compare:
+        log.error("OCTO_COMPARE is not set: say which tariffs to compare, e.g. OCTO_COMPARE=agile=agile,go=go")
+        return EXIT_BAD_CONFIG
+    if not 1 <= days <= 3660:
+        log.error(f"--days must be from 1 to 3660, not {days}")
+        return EXIT_BAD_CONFIG
+    client = _client(settings, threading.Event(), session=session)
+    account = Account(client, settings.account_number, settings.gas_unit) if settings.account_number else None
+    return compare(settings, client, account, days, sys.stdout, start)
 
 
 def _client(settings, stop: threading.Event, session=None):
@@ -140,7 +169,8 @@ def _run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_
 
 def _use_demo(settings):
     """Point the settings at the built-in demo account; its requests session answers for the API."""
-    from .demo import DEMO_ACCOUNT, DEMO_ORIGIN, DEMO_START_NS, demo_session
+    from .catalogue import parse_compare
+    from .demo import DEMO_ACCOUNT, DEMO_COMPARE, DEMO_ORIGIN, DEMO_START_NS, demo_session
 
     settings.meters = []  # all found in the demo account, with their tariffs
     settings.account_number = DEMO_ACCOUNT
@@ -149,6 +179,8 @@ def _use_demo(settings):
     settings.api_key = None  # the demo needs none, and a real one must not go anywhere
     if settings.backfill_from_ns is None:
         settings.backfill_from_ns = DEMO_START_NS
+    if not settings.compare:  # what the demo household would have paid on Agile, Go and Tracker
+        settings.compare = parse_compare(DEMO_COMPARE)
     return demo_session()
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from . import log
 from .api import ApiError
+from .comparisons import Comparisons
 from .enrichment import Enrichment
 from .points import PointFormatter
 from .reading import MeterReader, report
@@ -27,11 +28,14 @@ class Collector:
         self.account = account
         self.dispatches = dispatches  # Intelligent Octopus smart charges, when the account has any
         self.prices = Prices(client, settings, state.tariffs, self._agreements, dispatches)
+        self.comparisons = (Comparisons(settings, client, state, self._agreements)
+                            if settings.compare and settings.schema == "octopus" else None)
         self.meters = unique_meters(settings.meters)
         self.formatters: dict[Meter, PointFormatter] = {}
         self.has_data: dict[str, bool] = {}  # account meters: does this serial have data? (meter swaps)
         self.lock = threading.Lock()  # output + progress + save happen together, never interleaved
-        self.reader = MeterReader(settings, client, state, self.prices, output, self.lock, self._agreements)
+        self.reader = MeterReader(settings, client, state, self.prices, output, self.lock, self._agreements,
+                                  self.comparisons)
         self.budget_reached = False  # this gather stopped at OCTO_MAX_POINTS: the rest follows
         # Enrichments (GraphQL): each behind the one boundary, where nothing it meets can stop a gather
         self.dispatch_boundary = Enrichment("Intelligent Octopus dispatches")
@@ -105,6 +109,8 @@ class Collector:
             self.dispatch_boundary.run(self.dispatches.refresh, self.account)
         failed = 0
         self.reader.budget_reached = False
+        if self.comparisons:
+            self.comparisons.start_gather()
         octopus = self.settings.schema == "octopus"
         budget = max(self.settings.max_points - (len(self.meters) if octopus else 0), 1)
         for index, meter in enumerate(self.meters):
@@ -123,29 +129,42 @@ class Collector:
             failed += not ok
         self.budget_reached = self.reader.budget_reached
         with self.lock:
-            if self.account is not None and not self.client.stop.is_set():
-                lines, dispatches = self.dispatches.lines(budget) if octopus and self.dispatches else ([], [])
-                rate_lines, mark_rates = (self.prices.unit_rate_lines(self.meters, budget - len(lines))
-                                          if octopus and budget > len(lines) else ([], None))
-                if lines or rate_lines:
-                    self.output(lines + rate_lines)
-                if mark_rates:  # marked only once written: a broken pipe leaves them for the next run
-                    mark_rates()
-                if octopus and len(lines) + len(rate_lines) >= budget:
-                    self.budget_reached = True  # unit rates or dispatches wait for the next gather
-                for dispatch in dispatches:
-                    dispatch.printed = True
-                # rates and dispatches older than every meter's look-back window are not needed again
-                lookback = self.reader.lookback_ns
-                needed = [p.period_from(lookback) for m in self.meters if (p := self.state.meters.get(m.key))]
-                if needed:
-                    self.prices.prune(min(needed) - 2 * DAY_NS, printing=octopus)
-                    if self.dispatches is not None:
-                        self.dispatches.prune(min(needed) - 2 * DAY_NS, printing=octopus)
+            if (self.account is not None or self.comparisons) and not self.client.stop.is_set():
+                self._account_points(budget, octopus)
             self.state.save()  # the unit rates printed, and the rates pruned
         if self.budget_reached:
             log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
         return failed
+
+    def _account_points(self, budget: int, octopus: bool) -> None:
+        """Dispatches and unit rates (the account's tariffs, then the comparisons'), within what is left of
+        the budget; then rates and dispatches older than every meter's look-back are let go."""
+        lines, dispatches = self.dispatches.lines(budget) if octopus and self.dispatches else ([], [])
+        markers, seen = [], set()
+        if octopus and budget > len(lines):
+            more, marker = self.prices.unit_rate_lines(self.meters, budget - len(lines), seen)
+            lines, markers = lines + more, [marker]
+        if octopus and self.comparisons and budget > len(lines):
+            more, compared = self.comparisons.unit_rate_lines(self.meters, budget - len(lines), seen)
+            lines, markers = lines + more, markers + compared
+        if lines:
+            self.output(lines)
+        for marker in markers:  # marked only once written: a broken pipe leaves them for the next run
+            marker()
+        if octopus and len(lines) >= budget:
+            self.budget_reached = True  # unit rates or dispatches wait for the next gather
+        for dispatch in dispatches:
+            dispatch.printed = True
+        lookback = self.reader.lookback_ns
+        needed = [p.period_from(lookback) for m in self.meters if (p := self.state.meters.get(m.key))]
+        if needed:
+            keep_from = min(needed) - 2 * DAY_NS
+            self.prices.prune(keep_from, printing=octopus)
+            if self.dispatches is not None:
+                self.dispatches.prune(keep_from, printing=octopus)
+            if self.comparisons:
+                self.comparisons.prune(keep_from)
+
 
 def unique_meters(meters: list[Meter]) -> list[Meter]:
     """The same meter is never collected twice, however many sources name it."""

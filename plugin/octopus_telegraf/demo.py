@@ -9,39 +9,46 @@ account, products, unit rates, standing charges and GraphQL. Nothing touches the
 import io
 import json
 import math
-from datetime import date, datetime, timedelta, timezone
-from urllib.parse import parse_qs, urlencode, urlsplit
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from .demo_tariffs import (
+    AGILE,
+    DEMO_END_NS,
+    DEMO_ORIGIN,
+    DEMO_START_NS,
+    FIXED,
+    GAS,
+    IOG,
+    OUTGOING,
+    london_text,
+    page_of,
+    product_document,
+    product_list,
+    query_of,
+    rates,
+    wobble,
+)
 from .settings import Meter
-from .timeutil import HALF_HOUR_NS, LONDON, NS_PER_SECOND, iso_to_ns, london_midnight_ns
+from .timeutil import HALF_HOUR_NS, LONDON, NS_PER_SECOND, iso_to_ns
 
-DEMO_ORIGIN = "https://demo.octopus-telegraf.invalid"
-DEMO_START_NS = london_midnight_ns(date(2025, 10, 6))
-DEMO_END_NS = london_midnight_ns(date(2025, 11, 3))
 DEMO_METERS = [
     Meter("electricity", "import", "1900000000001", "DEMO-E-0001"),
     Meter("electricity", "export", "1900000000002", "DEMO-E-0001"),
     Meter("gas", "import", "9100000001", "DEMO-G-0001", "m3"),
 ]
 DEMO_ACCOUNT = "A-DEMO0001"
-DEMO_SWITCH_NS = london_midnight_ns(date(2025, 10, 20))
-DEMO_IOG_NS = london_midnight_ns(date(2025, 10, 27))
-AGILE = "E-1R-AGILE-24-10-01-A"
-FIXED = "E-1R-FIX-12M-25-09-01-A"
-IOG = "E-1R-INTELLI-VAR-24-10-29-A"
-IOG_PEAK, IOG_OFF_PEAK = 27.0, 7.0  # p/kWh inc VAT; off-peak 23:30-05:30 London
+DEMO_COMPARE = "agile=agile,go=go,tracker=tracker,agile_outgoing=agile_outgoing"
 DEMO_DISPATCHES = [  # (London start, London end, kWh into the car, source)
     ("2025-10-28T13:00:00+00:00", "2025-10-28T14:30:00+00:00", 10.2, "smart-charge"),
     ("2025-10-30T11:10:00+00:00", "2025-10-30T11:40:00+00:00", 3.4, "smart-charge"),
     ("2025-10-31T16:00:00+00:00", "2025-10-31T16:30:00+00:00", 3.5, "bump-charge"),
     ("2025-11-01T14:00:00+00:00", "2025-11-01T15:00:00+00:00", 6.8, None),
 ]
-OUTGOING = "E-1R-OUTGOING-FIX-12M-19-05-13-A"
-GAS = "G-1R-FIX-12M-25-09-01-A"
 DEMO_AGREEMENTS = {  # meter point -> (tariff code, from, to)
     "1900000000001": [(AGILE, "2025-04-01T00:00:00+01:00", "2025-10-20T00:00:00+01:00"),
                       (FIXED, "2025-10-20T00:00:00+01:00", "2025-10-27T00:00:00Z"),
@@ -49,32 +56,17 @@ DEMO_AGREEMENTS = {  # meter point -> (tariff code, from, to)
     "1900000000002": [(OUTGOING, "2025-04-01T00:00:00+01:00", None)],
     "9100000001": [(GAS, "2025-04-01T00:00:00+01:00", None)],
 }
-FIXED_RATES = {FIXED: 24.86, OUTGOING: 15.0, GAS: 6.29}  # p/kWh inc VAT
-STANDING = {AGILE: 48.31, FIXED: 53.21, IOG: 51.2, OUTGOING: 0.0, GAS: 29.6}  # p/day inc VAT
-
-
-def _london_text(ns: int) -> str:
-    local = datetime.fromtimestamp(ns // NS_PER_SECOND, tz=timezone.utc).astimezone(LONDON)
-    text = local.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text  # as the API writes winter times
-
-
-def _wobble(index: int, salt: int) -> float:
-    """A deterministic pseudo-random number in [0, 1) for half-hour `index`."""
-    return ((index * 2654435761 + salt * 40503) % 9973) / 9973
-
-
 def demo_value(meter: Meter, start_ns: int) -> float:
     local = datetime.fromtimestamp(start_ns // NS_PER_SECOND, tz=timezone.utc).astimezone(LONDON)
     hour = local.hour + local.minute / 60
     index = (start_ns - DEMO_START_NS) // HALF_HOUR_NS
-    noise = _wobble(index, len(meter.point) + ord(meter.direction[0]))
+    noise = wobble(index, len(meter.point) + ord(meter.direction[0]))
     if meter.fuel == "gas":  # m³: heating morning and evening
         heating = 0.45 if 6 <= hour < 9 or 17 <= hour < 22 else 0.02
         return round(heating * (0.6 + 0.8 * noise), 3)
     if meter.direction == "export":  # solar, October: roughly 08:00-17:00
         sun = max(0.0, math.sin(math.pi * (hour - 8) / 9)) if 8 <= hour < 17 else 0.0
-        cloud = 0.3 + 0.7 * _wobble(local.toordinal(), 7)
+        cloud = 0.3 + 0.7 * wobble(local.toordinal(), 7)
         return round(0.9 * sun * cloud * (0.8 + 0.4 * noise), 3)
     base = 0.11 + (0.35 if 7 <= hour < 9 else 0) + (0.55 if 17 <= hour < 21 else 0)
     return round(base * (0.7 + 0.6 * noise) + _car_kwh(start_ns), 3)
@@ -91,28 +83,6 @@ def _car_kwh(start_ns: int) -> float:
     return kwh
 
 
-def agile_rate(start_ns: int) -> float:
-    """Cheap at night, dear 16:00-19:00, now and then below zero: Agile's shape."""
-    local = datetime.fromtimestamp(start_ns // NS_PER_SECOND, tz=timezone.utc).astimezone(LONDON)
-    hour = local.hour + local.minute / 60
-    base = 4.0 if hour < 6 else 32.0 if 16 <= hour < 19 else 19.0
-    swing = (_wobble(start_ns // HALF_HOUR_NS, 3) - 0.35) * 14
-    return round(base + swing, 2)
-
-
-def _query(url: str) -> dict:
-    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
-
-
-def _page(url: str, rows: list, query: dict, default_size: int) -> dict:
-    size = min(int(query.get("page_size", default_size)), 25000)
-    page = int(query.get("page", 1))
-    more = page * size < len(rows)
-    return {"count": len(rows),
-            "next": f"{DEMO_ORIGIN}{urlsplit(url).path}?{urlencode({**query, 'page': page + 1})}" if more else None,
-            "previous": None, "results": rows[(page - 1) * size: page * size]}
-
-
 def _account() -> dict:
     def point(meter):
         return {"meters": [{"serial_number": meter.serial, "registers": []}],
@@ -125,59 +95,6 @@ def _account() -> dict:
     return {"number": DEMO_ACCOUNT, "properties": [{"id": 1, "moved_in_at": "2020-01-01T00:00:00Z",
                                                     "moved_out_at": None, "electricity_meter_points": electricity,
                                                     "gas_meter_points": gas}]}
-
-
-def _product(product: str) -> dict | None:
-    codes = [code for code in STANDING if code[5:-2] == product]
-    if not codes:
-        return None
-    document = {"code": product, "full_name": product.title()}
-    for code in codes:  # one product can sell electricity and gas
-        fuel = "gas" if code.startswith("G") else "electricity"
-        base = f"{DEMO_ORIGIN}/v1/products/{product}/{fuel}-tariffs/{code}"
-        links = [{"href": f"{base}/{kind}/", "method": "GET", "rel": kind.replace("-", "_")}
-                 for kind in ("standard-unit-rates", "standing-charges")]
-        group = f"single_register_{fuel}_tariffs"
-        document[group] = {"_A": {"direct_debit_monthly": {"code": code, "links": links}}}
-    return document
-
-
-def _rates(code: str, kind: str, url: str) -> dict | None:
-    query = _query(url)
-    if code not in STANDING or kind not in ("standard-unit-rates", "standing-charges"):
-        return None
-    if code == IOG and kind == "standard-unit-rates":
-        return _page(url, _iog_rows(query), query, 100)
-    if kind == "standing-charges" or code != AGILE:
-        value = STANDING[code] if kind == "standing-charges" else FIXED_RATES[code]
-        rows = [{"value_exc_vat": round(value / 1.05, 4), "value_inc_vat": value,
-                 "valid_from": "2025-04-01T00:00:00+01:00", "valid_to": None, "payment_method": None}]
-        return _page(url, rows, query, 100)
-    start = max(iso_to_ns(query.get("period_from", "2025-04-01T00:00:00Z")), DEMO_START_NS - 86400 * NS_PER_SECOND)
-    end = min(iso_to_ns(query["period_to"]) if "period_to" in query else DEMO_SWITCH_NS, DEMO_SWITCH_NS)
-    starts = range(start - start % HALF_HOUR_NS, end, HALF_HOUR_NS)
-    rows = [{"value_exc_vat": round(agile_rate(s) / 1.05, 4), "value_inc_vat": agile_rate(s),
-             "valid_from": _london_text(s), "valid_to": _london_text(s + HALF_HOUR_NS), "payment_method": None}
-            for s in reversed(starts)]  # newest first, as the API lists rates
-    return _page(url, rows, query, 100)
-
-
-def _iog_rows(query: dict) -> list[dict]:
-    """Intelligent Octopus Go's time of use: two rows a London day, newest first, as the API lists them."""
-    start = max(iso_to_ns(query.get("period_from", "2025-10-27T00:00:00Z")), DEMO_IOG_NS)
-    end = iso_to_ns(query["period_to"]) if "period_to" in query else DEMO_END_NS + 3 * 86400 * NS_PER_SECOND
-    rows = []
-    day = datetime.fromtimestamp(start // NS_PER_SECOND, tz=LONDON).date() - timedelta(days=1)
-    while (midnight := london_midnight_ns(day)) - HALF_HOUR_NS < end:
-        off_peak_from = midnight - HALF_HOUR_NS  # 23:30 the evening before
-        for low, high, value in ((off_peak_from, midnight + 11 * HALF_HOUR_NS, IOG_OFF_PEAK),
-                                 (midnight + 11 * HALF_HOUR_NS, london_midnight_ns(day + timedelta(days=1))
-                                  - HALF_HOUR_NS, IOG_PEAK)):
-            if high > start and low < end and low >= DEMO_IOG_NS - HALF_HOUR_NS:
-                rows.append({"value_exc_vat": round(value / 1.05, 4), "value_inc_vat": value,
-                             "valid_from": _london_text(low), "valid_to": _london_text(high), "payment_method": None})
-        day += timedelta(days=1)
-    return list(reversed(rows))
 
 
 DEMO_DEVICES = {"00-00-00-00-00-00-0E-01": DEMO_METERS[0], "00-00-00-00-00-00-0G-01": DEMO_METERS[2]}
@@ -196,12 +113,12 @@ def _telemetry(device_id: str, start_text: str, end_text: str) -> list[dict]:
         elapsed = second - DEMO_REGISTER_FROM
         if meter.fuel == "gas":  # Wh of gas: about 1.1 kWh an hour, in half-hour steps
             register = elapsed // 1800 * 550 + 12_000_000
-            readings.append({"readAt": _london_text(second * NS_PER_SECOND), "consumption": f"{register:.1f}",
+            readings.append({"readAt": london_text(second * NS_PER_SECOND), "consumption": f"{register:.1f}",
                              "consumptionDelta": "550.0", "demand": None, "export": None})
             continue
-        demand = 250 + 150 * _wobble(second // 10, 11) + (1800 if (second // 600) % 9 == 0 else 0)
+        demand = 250 + 150 * wobble(second // 10, 11) + (1800 if (second // 600) % 9 == 0 else 0)
         register = elapsed * 0.12 + 5_000_000  # Wh: about 430 W on average
-        readings.append({"readAt": _london_text(second * NS_PER_SECOND), "consumption": f"{register:.2f}",
+        readings.append({"readAt": london_text(second * NS_PER_SECOND), "consumption": f"{register:.2f}",
                          "consumptionDelta": f"{step * 0.12:.2f}", "demand": f"{demand:.1f}", "export": "0.0"})
     return readings
 
@@ -235,16 +152,16 @@ def _graphql(payload: dict) -> dict:
         {"serialNumber": DEMO_METERS[2].serial, "consumptionUnits": "m³"}]}}]}}}
 
 
-def _consumption_page(meter: Meter, url: str) -> dict:
-    query = _query(url)
+def _consumptionpage_of(meter: Meter, url: str) -> dict:
+    query = query_of(url)
     start = max(DEMO_START_NS, iso_to_ns(query["period_from"])) if "period_from" in query else DEMO_START_NS
     end = min(DEMO_END_NS, iso_to_ns(query["period_to"])) if "period_to" in query else DEMO_END_NS
     starts = list(range(start - start % HALF_HOUR_NS, end, HALF_HOUR_NS))
     if query.get("order_by") != "period":
         starts.reverse()
-    rows = [{"consumption": demo_value(meter, s), "interval_start": _london_text(s),
-             "interval_end": _london_text(s + HALF_HOUR_NS)} for s in starts]
-    return _page(url, rows, query, 100)
+    rows = [{"consumption": demo_value(meter, s), "interval_start": london_text(s),
+             "interval_end": london_text(s + HALF_HOUR_NS)} for s in starts]
+    return page_of(url, rows, query, 100)
 
 
 class DemoAdapter(BaseAdapter):
@@ -257,13 +174,15 @@ class DemoAdapter(BaseAdapter):
             for meter in DEMO_METERS:
                 kind = "electricity-meter-points" if meter.fuel == "electricity" else "gas-meter-points"
                 if [path[1], path[2], path[4]] == [kind, meter.point, meter.serial]:
-                    body = _consumption_page(meter, request.url)
+                    body = _consumptionpage_of(meter, request.url)
         elif path == ["v1", "accounts", DEMO_ACCOUNT]:
             body = _account()
-        elif len(path) == 3 and path[:2] == ["v1", "products"]:
-            body = _product(path[2])
+        elif len(path) in (2, 3) and path[:2] == ["v1", "products"]:
+            body = product_document(path[2]) if len(path) == 3 else product_list(request.url)
         elif len(path) == 6 and path[:2] == ["v1", "products"]:
-            body = _rates(path[4], path[5], request.url)
+            body = rates(path[4], path[5], request.url)
+        elif len(path) == 3 and path[:2] == ["v1", "electricity-meter-points"]:
+            body = {"mpan": path[2], "gsp": "_A", "profile_class": 1} if path[2] in DEMO_AGREEMENTS else None
         elif path == ["v1", "graphql"] and request.method == "POST":
             body = _graphql(json.loads(request.body or b"{}"))
         status = 200 if body is not None else 404

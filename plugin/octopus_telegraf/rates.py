@@ -24,7 +24,7 @@ KIND_PATHS = {"standard": "standard-unit-rates", "day": "day-unit-rates", "night
 LINK_RELS = {"standard_unit_rates": "standard", "day_unit_rates": "day", "night_unit_rates": "night",
              "standing_charges": "standing"}
 PRODUCT_GROUPS = ("single_register_electricity_tariffs", "dual_register_electricity_tariffs",
-                  "single_register_gas_tariffs")
+                  "single_register_gas_tariffs", "four_rate_ev_electricity_tariffs")
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ class MeterReader:
     """Reads, prints and saves one meter at a time. `output(lines)` writes and flushes stdout; `lock`
     keeps output, progress and save together."""
 
-    def __init__(self, settings, client, state, prices, output, lock, agreements):
+    def __init__(self, settings, client, state, prices, output, lock, agreements, comparisons=None):
         self.settings = settings
         self.client = client
         self.state = state
@@ -172,6 +172,7 @@ class MeterReader:
         self.output = output
         self.lock = lock
         self.agreements = agreements  # (fuel, point) -> [Agreement]
+        self.comparisons = comparisons  # OCTO_COMPARE: the same half-hours on other tariffs (comparisons.py)
         self.wait_until: dict[str, float] = {}  # meter key -> monotonic time a long Retry-After ends
         self.lookback_ns = int(settings.lookback_hours * HOUR_NS)
         self.budget_reached = False  # a meter stopped at OCTO_MAX_POINTS in this gather
@@ -219,6 +220,8 @@ class MeterReader:
                 self._read_consumption(meter, formatter, progress, period_from, budget, lines, now_ns)
                 if self.agreements(meter.fuel, meter.point) and self.settings.schema == "octopus":
                     self.prices.refresh_upcoming(meter)
+                if self.comparisons:
+                    self.comparisons.refresh_upcoming(meter)
             except ApiError as exc:
                 ok = False
                 if exc.wait_until:
@@ -252,7 +255,8 @@ class MeterReader:
         formatter.priced = bool(self.agreements(meter.fuel, meter.point))
         octopus = self.settings.schema == "octopus"
         priced = octopus and formatter.priced  # standing charges too
-        per_day = int(priced) + int(octopus)  # a standing charge and an octopus_daily point per London day
+        # a standing charge, an octopus_daily point and the comparisons' points per London day
+        per_day = int(priced) + int(octopus) + (self.comparisons.lines_per_day(meter) if self.comparisons else 0)
         bad_rows = 0
 
         def skip(reason: str) -> None:
@@ -276,6 +280,8 @@ class MeterReader:
                 # looking a page ahead so that a streamed backfill asks for rates once per page, not per
                 # chunk; then choose what is new or changed within the budget; then print it.
                 self.prices.prepare(meter, london_day_start(starts[0]), ends[-1], page_span)
+                if self.comparisons:
+                    self.comparisons.prepare(meter, london_day_start(starts[0]), ends[-1], page_span)
                 marks = formatter.marks(starts, values)
                 todo, cursor, full = choose(printed, starts, ends, marks, budget - len(lines), per_row, per_day)
                 if todo:
@@ -359,6 +365,10 @@ class MeterReader:
                 kwh = reduce(add, energy, 0.0)  # added in order, one by one, as a person would
                 money = None if None in rates else reduce(add, map(truediv, map(mul, energy, rates), repeat(100)), 0.0)
                 values = (kwh, money, standing)
+                if self.comparisons:
+                    actual = money if money is None or formatter.export else money + (standing or 0.0)
+                    out += self.comparisons.day_lines(formatter.meter, formatter, progress, day,
+                                                      list(range(day, next_day, HALF_HOUR_NS)), energy, actual)
             if progress.daily.get(day) != values:
                 out.append(formatter.daily_line(day, *values))
                 progress.daily[day] = values

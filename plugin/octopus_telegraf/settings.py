@@ -5,7 +5,7 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .timeutil import parse_date_or_datetime
@@ -65,6 +65,11 @@ SETTINGS = [
     ("OCTO_LIVE_BACKFILL_MINUTES", "60", "live: on a first start, minutes of Home Mini readings to fetch"),
     ("OCTO_LIVE_GROUPING", "TEN_SECONDS", "live: TEN_SECONDS, ONE_MINUTE, FIVE_MINUTES, FIFTEEN_MINUTES, "
                                           "THIRTY_MINUTES or ONE_HOUR"),
+    ("OCTO_COMPARE", None, "tariffs to compare your half-hours against: name=spec,... where spec is a family (agile, "
+                           "go, intelligent, cosy, flux, tracker, flexible, agile_outgoing, outgoing_fixed, "
+                           "flux_export), a product code or a tariff code; e.g. agile=agile,go=go"),
+    ("OCTO_COMPARE_DETAIL", "day", "comparison points: day (one per meter, day and comparison) or half-hour"),
+    ("OCTO_REGION", None, "region letter A-P for comparisons, when the account cannot tell it"),
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
 ]
 SECRET_SETTINGS = {"OCTO_API_KEY"}
@@ -110,6 +115,9 @@ class Settings:
     graphql_per_hour: int = 60
     live_backfill_minutes: float = 60
     live_grouping: str = "TEN_SECONDS"
+    compare: list = field(default_factory=list)  # [Comparison] (comparisons.py), in the order given
+    compare_detail: str = "day"
+    region: str | None = None
     demo: bool = False
 
     def cost_key(self, meter: Meter) -> str:
@@ -290,8 +298,30 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
         graphql_per_hour=_number(raw, "OCTO_GRAPHQL_MAX_PER_HOUR", integer=True, minimum=1, maximum=100),
         live_backfill_minutes=_number(raw, "OCTO_LIVE_BACKFILL_MINUTES", minimum=1, maximum=7 * 24 * 60),
         live_grouping=_choice(raw, "OCTO_LIVE_GROUPING", {g.lower(): g for g in LIVE_GROUPINGS}),
+        compare=_compare(raw["OCTO_COMPARE"]),
+        compare_detail=_choice(raw, "OCTO_COMPARE_DETAIL", {"day": "day", "half-hour": "half-hour",
+                                                            "half_hour": "half-hour"}),
+        region=_region(raw["OCTO_REGION"]),
         demo=demo,
     )
+
+
+def _compare(text: str | None) -> list:
+    from .catalogue import parse_compare  # the families and code shapes live with the products
+
+    try:
+        return parse_compare(text) if text else []
+    except ValueError as exc:
+        raise SettingsError(f"OCTO_COMPARE: {exc}") from None
+
+
+def _region(text: str | None) -> str | None:
+    if text is None:
+        return None
+    letter = text.upper().removeprefix("_")
+    if len(letter) != 1 or not "A" <= letter <= "P":
+        raise SettingsError(f"OCTO_REGION must be a region letter from A to P, not {text!r}")
+    return letter
 
 
 def _e7_night(raw: dict) -> tuple[int, int]:

@@ -71,6 +71,8 @@ class MeterProgress:
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
     daily: dict[int, tuple] = field(default_factory=dict)  # London midnight -> octopus_daily values as printed
     gas_unit: str | None = None  # the unit gas values were printed in: another one later means print them again
+    # (London midnight, comparison name) -> octopus_comparison_daily values as printed
+    compared: dict[tuple, tuple] = field(default_factory=dict)
 
     def period_from(self, lookback_ns: int) -> int:
         """Where the next read starts: the newest interval seen minus the look-back, never before the start."""
@@ -88,6 +90,8 @@ class MeterProgress:
                 self.printed.update(kept)
             for day in [day for day in self.daily if day < keep_from - DAY_NS]:
                 del self.daily[day]
+            for key in [key for key in self.compared if key[0] < keep_from - DAY_NS]:
+                del self.compared[key]
 
     def clamp(self, now_ns: int, fresh_start_ns: int) -> bool:
         """Bring a position in the future (a clock that was wrong, a backfill date since corrected) back
@@ -104,6 +108,8 @@ class MeterProgress:
             del self.printed[start]
         for day in [day for day in self.daily if day > now_ns]:
             del self.daily[day]
+        for key in [key for key in self.compared if key[0] > now_ns]:
+            del self.compared[key]
         if self.standing_through_ns is not None and self.standing_through_ns > now_ns:
             self.standing_through_ns, changed = None, True
         return changed
@@ -112,7 +118,8 @@ class MeterProgress:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
                 "printed": [[start, *mark] for start, mark in sorted(self.printed.items())],
                 "standing_through": self.standing_through_ns,
-                "daily": [[day, *values] for day, values in sorted(self.daily.items())], "gas_unit": self.gas_unit}
+                "daily": [[day, *values] for day, values in sorted(self.daily.items())], "gas_unit": self.gas_unit,
+                "compared": [[*key, *values] for key, values in sorted(self.compared.items())]}
 
     @classmethod
     def from_json(cls, data: dict) -> "MeterProgress":
@@ -129,6 +136,9 @@ class MeterProgress:
             daily={_ns(day, optional=False): tuple(None if v is None else float(v) for v in values)
                    for day, *values in data.get("daily", [])},
             gas_unit={None: None, "m3": "m3", "kWh": "kWh"}[data.get("gas_unit")],
+            compared={(_ns(day, optional=False), str(name)): (str(tariff), *(None if v is None else float(v)
+                                                                              for v in numbers[:-1]), int(numbers[-1]))
+                      for day, name, tariff, *numbers in data.get("compared", [])},
         )
 
 
@@ -141,6 +151,7 @@ class State:
         self.meters: dict[str, MeterProgress] = {}
         self.tariffs: dict[str, RateSeries] = {}  # "tariff code|kind" -> rates
         self.dispatches = DispatchLog()  # Intelligent Octopus smart charges, the look-back's only
+        self.compare: dict = {}  # tariff comparison: products' sale windows, regions (catalogue.py)
 
     def load(self) -> None:
         if self.path and load_json(self.path, self._decode, "info", "no saved state", "a fresh backfill"):
@@ -153,6 +164,10 @@ class State:
         tariffs = {key: RateSeries.from_json(value) for key, value in data.get("tariffs", {}).items()}
         self.meters, self.tariffs = meters, tariffs
         self.dispatches = DispatchLog.from_json(data.get("dispatches", {}))
+        compare = data.get("compare", {})
+        if not isinstance(compare, dict):
+            raise ValueError("compare")
+        self.compare = compare
 
     def save(self) -> None:
         if not self.path or self.read_only:
@@ -160,7 +175,8 @@ class State:
         write_atomic(self.path, json.dumps({"version": FORMAT_VERSION,
                                             "meters": {key: p.to_json() for key, p in self.meters.items()},
                                             "tariffs": {key: s.to_json() for key, s in self.tariffs.items()},
-                                            "dispatches": self.dispatches.to_json()}, separators=(",", ":")))
+                                            "dispatches": self.dispatches.to_json(), "compare": self.compare},
+                                           separators=(",", ":")))
 
 
 def load_json(path: str, decode, missing_level: str, missing: str, fresh: str) -> bool:

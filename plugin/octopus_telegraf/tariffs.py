@@ -63,7 +63,7 @@ class Prices(RateBook):
                                   and series.covered_from <= day_ns < series.covered_to)
 
     # -- points ------------------------------------------------------------------------------
-    def unit_rate_lines(self, meters, budget: int) -> tuple[list[str], object]:
+    def unit_rate_lines(self, meters, budget: int, seen: set | None = None) -> tuple[list[str], object]:
         """octopus_unit_rate points not printed yet: one per rate period at valid_from, and one at every
         London midnight inside a longer period (a fixed or variable rate), so that a chart of any
         window shows the rate in force. Returns the lines and a function that marks them printed, for
@@ -71,7 +71,7 @@ class Prices(RateBook):
         lines, marks = [], []
         today = london_day_start(time.time_ns())
         tomorrow = next_london_midnight(today)
-        seen = set()
+        seen = set() if seen is None else seen  # tariff codes already printed by another book
         for meter in meters:
             agreements = self.agreements_for(meter.fuel, meter.point)
             for code in sorted({a.tariff_code for a in agreements}):

@@ -147,3 +147,8 @@ def london_days(start_ns: int, end_ns: int) -> list[int]:
         days.append(day)
         day = next_london_midnight(day)
     return days
+
+
+def london_date(moment_ns: int) -> str:
+    """The London date: an agreement from London midnight in summer is 23:00 UTC the day before."""
+    return datetime.fromtimestamp(moment_ns // NS_PER_SECOND, tz=LONDON).date().isoformat()
