@@ -5,6 +5,8 @@
    under execd with the default OCTO_MAX_POINTS, and as one `--once` that prints everything
 3. `octopus-telegraf --help` wall time
 4. HTTP requests per steady-state gather
+5. tariff comparison: a 1-year backfill with three comparisons (Agile, Go, Tracker), requests and time
+   (`--only compare` runs this part alone)
 """
 
 import argparse
@@ -25,6 +27,7 @@ from octopus_telegraf.collector import Collector  # noqa: E402
 from octopus_telegraf.pagestream import PageStream  # noqa: E402
 from octopus_telegraf.settings import load  # noqa: E402
 from octopus_telegraf.state import State  # noqa: E402
+from test_prices import ACCOUNT, account_document, agreement  # noqa: E402
 
 from conftest import EXPORT, GAS, IMPORT, Plugin, meter_env  # noqa: E402
 from fake_octopus import FakeOctopus, london  # noqa: E402
@@ -182,6 +185,58 @@ def one_gather(years: int, meters, schema: str, commands: dict, runs: int = 5):
                           runs_[-1][2]) for name, runs_ in measured.items()}
 
 
+def comparison_backfill():
+    """A year of one import meter compared with Agile, Go and Tracker (a Tracker product change mid-year):
+    (wall s, peak RSS MiB, lines, requests by kind) of one --once, and the requests of a steady gather."""
+    fake = FakeOctopus()
+    start, end = london(2023, 1, 1), london(2024, 1, 1)
+    fake.add_meter(*IMPORT, start, end)
+    own = "E-1R-VAR-22-11-01-C"
+    fake.accounts[ACCOUNT] = account_document([agreement(own, london(2022, 1, 1))])
+    fake.add_product("VAR-22-11-01", "C", {"direct_debit_monthly": own})
+    fake.add_rates(own, "standard-unit-rates", [(london(2022, 1, 1), None, 27.0, 25.71, None)])
+    fake.add_rates(own, "standing-charges", [(london(2022, 1, 1), None, 53.0, 50.48, None)])
+    half_hours = range(london(2022, 12, 30), london(2024, 1, 3), 1_800_000_000_000)
+    midnights = [london(2022, 12, 30) + d * 86_400_000_000_000 for d in range(372)]  # winter/summer: close enough
+    products = {"AGILE-FLEX-22-11-25": ("E-1R-AGILE-FLEX-22-11-25-C", london(2022, 11, 25), None),
+                "GO-VAR-22-10-14": ("E-1R-GO-VAR-22-10-14-C", london(2022, 10, 14), None),
+                "SILVER-FLEX-22-11-25": ("E-1R-SILVER-FLEX-22-11-25-C", london(2022, 11, 25), london(2023, 7, 1)),
+                "SILVER-23-07-01": ("E-1R-SILVER-23-07-01-C", london(2023, 7, 1), None)}
+    for product, (code, on_sale, off_sale) in products.items():
+        fake.list_product(product, on_sale, off_sale)
+        fake.add_product(product, "C", {"direct_debit_monthly": code})
+        fake.add_rates(code, "standing-charges", [(london(2022, 1, 1), None, 50.0, 47.62, None)])
+    fake.add_rates("E-1R-AGILE-FLEX-22-11-25-C", "standard-unit-rates",
+                   [(s, s + 1_800_000_000_000, 10 + s % 7, 9.5, None) for s in half_hours])
+    fake.add_rates("E-1R-GO-VAR-22-10-14-C", "standard-unit-rates",
+                   [(m + i * 5 * 3_600_000_000_000, m + (i + 1) * 5 * 3_600_000_000_000, 9.0 if i == 0 else 30.0,
+                     8.5, None) for m in midnights for i in range(2)])
+    for code in ("E-1R-SILVER-FLEX-22-11-25-C", "E-1R-SILVER-23-07-01-C"):
+        fake.add_rates(code, "standard-unit-rates",
+                       [(m, m + 86_400_000_000_000, 20 + m % 5, 19.0, None) for m in midnights])
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
+               "OCTO_ACCOUNT_NUMBER": ACCOUNT, "OCTO_BACKFILL_FROM": "2023-01-01", "OCTO_STATE_DIR": f"{tmp}/s",
+               "OCTO_COMPARE": "agile=agile,go=go,tracker=tracker", "OCTO_MAX_POINTS": "10000000"}
+        wall, rss, lines = peak_rss_run([COMMAND, "--once"], env)
+        kinds = {}
+        for request in fake.requests:
+            path = request.path
+            kind = ("product list" if path == "/v1/products/" else "consumption" if path.endswith("/consumption/")
+                    else "rates" if path.endswith("-rates/") or path.endswith("-charges/")
+                    else "product documents" if path.startswith("/v1/products/") else "account")
+            kinds[kind] = kinds.get(kind, 0) + 1
+        plugin = Plugin(env)
+        plugin.gather(1, timeout=120)  # a new process reads the account and the product documents once
+        fake.requests.clear()
+        for _ in range(3):
+            plugin.gather(1, timeout=120)
+        plugin.stop()
+        steady = len(fake.requests) / 3
+    fake.close()
+    return wall, rss, lines, kinds, steady
+
+
 def fifty_meters(days: int = 30):
     """An account of 50 meter points on one Agile tariff: a backfill gather, then steady-state gathers."""
     from test_prices import AGILE, agile_price
@@ -264,8 +319,12 @@ def main():
     parser.add_argument("--before", metavar="COMMAND",
                         help="an older install's octopus-telegraf, measured beside this one in the one-gather runs "
                         "(e.g. a venv made from the commit before the streaming rewrite)")
+    parser.add_argument("--only", choices=["compare"], help="run one part alone")
     args = parser.parse_args()
     assert COMMAND, "pip install . first"
+    if args.only == "compare":
+        print_comparison()
+        return
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for the in-process figure
     rate, best = throughput()
     os.sched_setaffinity(0, set(range(os.cpu_count())))
@@ -293,11 +352,20 @@ def main():
     wall, rss, lines, calls = live_backfill()
     print(f"live: 24 hours of 10-second readings in one `live --once`: {lines:,} readings, {wall:.2f} s wall, "
           f"peak RSS {rss:.1f} MiB, {calls} GraphQL calls (token, devices, telemetry)")
+    print_comparison()
     fifty = fifty_meters()
     print(f"50 meters on Agile, 30-day backfill in one gather: {fifty['backfill_s']:.1f} s, peak RSS "
           f"{fifty['backfill_rss']:.1f} MiB, {fifty['printed']:,} half-hours, {fifty['backfill_requests']} requests")
     print(f"50 meters, steady-state gather: {fifty['steady_s'] * 1000:.0f} ms (median of 3), "
           f"{fifty['steady_requests']:.0f} requests; peak RSS over the run {fifty['peak_rss']:.1f} MiB")
+
+
+def print_comparison():
+    wall, rss, lines, kinds, steady = comparison_backfill()
+    print(f"1-year backfill of one import meter with 3 comparisons (Agile, Go, Tracker), one --once: {wall:.2f} s "
+          f"wall, peak RSS {rss:.1f} MiB, {lines:,} lines; {sum(kinds.values())} requests "
+          f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); steady-state gather: {steady:.1f} requests "
+          f"(the consumption page)")
 
 
 if __name__ == "__main__":

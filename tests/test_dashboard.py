@@ -105,3 +105,19 @@ def test_every_name_a_panel_uses_is_printed_and_every_measurement_is_shown(demo_
             assert all(any(t in schema[m][0] for m in measurements) for t in tags), (panel["title"], tags)
     assert shown == set(schema) - {"octopus_standing_charge"}  # standing charges are inside the daily bill
     assert "Flux" not in DASHBOARD.read_text() and "from(bucket" not in DASHBOARD.read_text()
+
+
+def test_the_compare_panel_adds_up_the_plugins_comparison_days(loaded, demo_lines):
+    (panel,) = [p for p in panels() if p["title"].startswith("Compare tariffs: import")]
+    rows = loaded.query("dashboard", fill_macros(panel["targets"][0]["query"], *window(panel)))
+    shown = {row["compare"]: (row["compared"], row["yours"]) for row in rows}
+    expected = defaultdict(lambda: [0.0, 0.0])
+    for point in parse(demo_lines):
+        if point["measurement"] == "octopus_comparison_daily" and point["tags"]["direction"] == "import":
+            expected[point["tags"]["compare"]][0] += point["fields"]["cost_gbp"]
+            expected[point["tags"]["compare"]][1] += point["fields"]["actual_gbp"]
+    assert set(shown) == {"agile", "go", "tracker"} == set(expected)
+    for name, (compared, yours) in shown.items():
+        assert compared == pytest.approx(expected[name][0], abs=1e-6)
+        assert yours == pytest.approx(expected[name][1], abs=1e-6)
+    assert shown["go"][1] == pytest.approx(shown["agile"][1], abs=1e-6)  # the same electricity days: the same bill

@@ -58,6 +58,17 @@ PANELS = [
      "API requests made and failed attempts, summed over the last day.",
      [("", 'SELECT sum("requests") AS "requests", sum("errors") AS "errors" FROM "octopus_collector" '
            'WHERE $timeFilter')]),
+    ("Compare tariffs: import and gas over the window (£, yours beside each)", "bargauge", "currencyGBP",
+     (0, 52, 12, 8), None,
+     "OCTO_COMPARE: what your own half-hours would have cost on each compared tariff (the product on sale each "
+     "day), beside what you paid for the same meters and days. Complete London days only.",
+     [("$tag_compare", 'SELECT sum("cost_gbp") AS "compared", sum("actual_gbp") AS "yours" '
+                       'FROM "octopus_comparison_daily" WHERE $timeFilter AND "direction" = \'import\' '
+                       'GROUP BY "compare"')]),
+    ("Compare tariffs per day (£)", "timeseries", "currencyGBP", (12, 52, 12, 8), None,
+     "Each comparison's daily cost (export: earnings) and your actual bill of the same meters.",
+     [("", f'SELECT sum("cost_gbp") AS "compared", sum("earnings_gbp") AS "earned", sum("actual_gbp") AS "yours" '
+           f'FROM "octopus_comparison_daily" WHERE $timeFilter GROUP BY time(1d), "compare" {LONDON_DAYS}')]),
 ]
 
 
