@@ -20,6 +20,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 # is not on PATH when pytest is started as .venv/bin/python -m pytest), and so do the children.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")
 
+# The demo's four weeks end today unless pinned: the tests pin them to the four weeks over the October 2025
+# clock change, here for the modules they import and, through demo_env(), for the commands they run.
+DEMO_UNTIL = "2025-11-03"
+os.environ["OCTO_DEMO_UNTIL"] = DEMO_UNTIL
+
 from fake_octopus import FakeOctopus  # noqa: E402
 
 COMMAND = shutil.which("octopus-telegraf")
@@ -61,13 +66,18 @@ def plugin_env(fake, tmp_path):
     }
 
 
+def demo_env(env: dict, args) -> dict:
+    """`env`, with the demo's calendar pinned when the command is a demo (unless the test sets its own)."""
+    return {"OCTO_DEMO_UNTIL": DEMO_UNTIL, **env} if "--demo" in args else env
+
+
 class Plugin:
     """The installed command under pipes, driven the way Telegraf's inputs.execd drives it."""
 
     def __init__(self, env: dict, args=()):
         assert COMMAND, "octopus-telegraf is not installed (pip install .)"
         self.proc = subprocess.Popen([COMMAND, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=subprocess.PIPE, env=demo_env(env, args))
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self.raw_stdout = bytearray()
@@ -151,7 +161,8 @@ def launch():
 
 def run_once(env, args=("--once",), timeout=60) -> subprocess.CompletedProcess:
     assert COMMAND, "octopus-telegraf is not installed (pip install .)"
-    return subprocess.run([COMMAND, *args], env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run([COMMAND, *args], env=demo_env(env, args), capture_output=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
 def parse(lines) -> list[dict]:

@@ -16,7 +16,7 @@ from test_intelligent import OFF_PEAK, SMART, iog  # noqa: F401 - iog is a fixtu
 from test_live import ELECTRIC, EXPORT_DEVICE, GAS_DEVICE, live_env, live_points, readings  # noqa: F401
 from test_prices import ACCOUNT, GAS_VARIABLE, account_document, agreement
 
-from conftest import COMMAND, EXPORT, GAS, IMPORT, consumption, parse, run_once
+from conftest import COMMAND, DEMO_UNTIL, EXPORT, GAS, IMPORT, consumption, parse, run_once
 from fake_octopus import london, render
 
 DAY_HALF_HOURS = 96  # 1-2 March 2024 in the iog fixture
@@ -500,7 +500,7 @@ def one_and_many(env, tmp_path, max_points: int) -> tuple[dict, dict]:
 
 
 def demo_env(tmp_path, name) -> dict:
-    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8",
+    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8", "OCTO_DEMO_UNTIL": DEMO_UNTIL,
             "OCTO_STATE_DIR": str(tmp_path / name), "OCTO_LOG_LEVEL": "debug"}
 
 

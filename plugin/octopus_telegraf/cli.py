@@ -7,7 +7,7 @@ import sys
 import threading
 
 from . import __version__, log
-from .settings import SECRET_SETTINGS, SETTINGS, SettingsError, flag_name, load
+from .settings import SECRET_SETTINGS, SETTINGS, SettingsError, flag_name, load, unknown_names
 
 EXIT_BAD_CONFIG = 2
 EXIT_ALL_FAILED = 1
@@ -86,16 +86,19 @@ def _main(argv) -> int:
         sys.stdout.write(sample_config(live=args.live))
         return 0
     overrides = {name: getattr(args, name) for name, _, _ in SETTINGS if name not in SECRET_SETTINGS}
+    for line in unknown_names(os.environ):  # first: a misspelt name may be why a setting below is missing
+        log.warn(line)
     try:
-        settings = load(os.environ, overrides, demo=args.demo)
-        if args.command in ("discover", "live") and not settings.account_number and not args.demo:
-            raise SettingsError(f"OCTO_ACCOUNT_NUMBER is required for {args.command}")
+        settings = load(os.environ, overrides, demo=args.demo,
+                        needs_account=args.command if args.command in ("discover", "live") else None)
         if args.dry_run and not args.once:
             raise SettingsError("--dry-run goes with --once")
     except SettingsError as exc:
         log.error(str(exc))
         return EXIT_BAD_CONFIG
     log.configure(settings.log_level, secrets=[settings.api_key])
+    if settings.demo_until:  # the demo's calendar is read when its module is first imported
+        os.environ["OCTO_DEMO_UNTIL"] = settings.demo_until
     if args.command == "compare":
         return _compare(settings, args.days)
     if args.command == "discover":
@@ -181,6 +184,8 @@ def _use_demo(settings):
         settings.backfill_from_ns = DEMO_START_NS
     if not settings.compare:  # what the demo household would have paid on Agile, Go and Tracker
         settings.compare = parse_compare(DEMO_COMPARE)
+    if not settings.max_points_given:  # the whole demo in one gather: every measurement shows at once
+        settings.max_points = 10**9
     return demo_session()
 
 

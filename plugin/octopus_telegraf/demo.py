@@ -1,15 +1,16 @@
 """A built-in, deterministic demo account, served to the real client through a requests adapter.
 
-Four weeks of half-hours around the October 2025 clock change (26 October has 50), for an import
-meter (Agile, a fixed tariff from 20 October, Intelligent Octopus Go from 27 October with a car
-smart-charged in a few daytime dispatches), an export meter and an m³ gas meter, with their
-account, products, unit rates, standing charges and GraphQL. Nothing touches the network.
+Four weeks of half-hours ending at today's London midnight (OCTO_DEMO_UNTIL pins them: the tests use
+the four weeks over the October 2025 clock change), for an import meter (Agile, a fixed tariff from
+day 14, Intelligent Octopus Go from day 21 with a car smart-charged in a few daytime dispatches), an
+export meter and an m³ gas meter, with their account, products, unit rates, standing charges and
+GraphQL. Nothing touches the network.
 """
 
 import io
 import json
 import math
-from datetime import datetime, timezone
+from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 
 import requests
@@ -19,8 +20,12 @@ from requests.structures import CaseInsensitiveDict
 from .demo_tariffs import (
     AGILE,
     DEMO_END_NS,
+    DEMO_IOG_NS,
     DEMO_ORIGIN,
+    DEMO_SINCE_NS,
+    DEMO_START_DATE,
     DEMO_START_NS,
+    DEMO_SWITCH_NS,
     FIXED,
     GAS,
     IOG,
@@ -34,7 +39,7 @@ from .demo_tariffs import (
     wobble,
 )
 from .settings import Meter
-from .timeutil import HALF_HOUR_NS, LONDON, NS_PER_SECOND, iso_to_ns
+from .timeutil import HALF_HOUR_NS, LONDON, NS_PER_SECOND, datetime_to_ns, iso_to_ns
 
 DEMO_METERS = [
     Meter("electricity", "import", "1900000000001", "DEMO-E-0001"),
@@ -43,19 +48,30 @@ DEMO_METERS = [
 ]
 DEMO_ACCOUNT = "A-DEMO0001"
 DEMO_COMPARE = "agile=agile,go=go,tracker=tracker,agile_outgoing=agile_outgoing"
-DEMO_DISPATCHES = [  # (London start, London end, kWh into the car, source)
-    ("2025-10-28T13:00:00+00:00", "2025-10-28T14:30:00+00:00", 10.2, "smart-charge"),
-    ("2025-10-30T11:10:00+00:00", "2025-10-30T11:40:00+00:00", 3.4, "smart-charge"),
-    ("2025-10-31T16:00:00+00:00", "2025-10-31T16:30:00+00:00", 3.5, "bump-charge"),
-    ("2025-11-01T14:00:00+00:00", "2025-11-01T15:00:00+00:00", 6.8, None),
+
+
+def _at(day: int, clock: str, minutes: int = 0) -> str:
+    """London local time `clock` on day `day` of the demo (0 = its first), `minutes` later, as the API writes it."""
+    hour, minute = map(int, clock.split(":"))
+    local = datetime.combine(DEMO_START_DATE + timedelta(days=day), time(hour, minute), tzinfo=LONDON)
+    return london_text(datetime_to_ns(local) + minutes * 60 * NS_PER_SECOND)
+
+
+DEMO_DISPATCHES = [  # (London start, London end, kWh into the car, source), on Intelligent Octopus Go's days
+    (_at(22, "13:00"), _at(22, "13:00", 90), 10.2, "smart-charge"),
+    (_at(24, "11:10"), _at(24, "11:10", 30), 3.4, "smart-charge"),
+    (_at(25, "16:00"), _at(25, "16:00", 30), 3.5, "bump-charge"),
+    (_at(26, "14:00"), _at(26, "14:00", 60), 6.8, None),
 ]
 DEMO_AGREEMENTS = {  # meter point -> (tariff code, from, to)
-    "1900000000001": [(AGILE, "2025-04-01T00:00:00+01:00", "2025-10-20T00:00:00+01:00"),
-                      (FIXED, "2025-10-20T00:00:00+01:00", "2025-10-27T00:00:00Z"),
-                      (IOG, "2025-10-27T00:00:00Z", None)],
-    "1900000000002": [(OUTGOING, "2025-04-01T00:00:00+01:00", None)],
-    "9100000001": [(GAS, "2025-04-01T00:00:00+01:00", None)],
+    "1900000000001": [(AGILE, london_text(DEMO_SINCE_NS), london_text(DEMO_SWITCH_NS)),
+                      (FIXED, london_text(DEMO_SWITCH_NS), london_text(DEMO_IOG_NS)),
+                      (IOG, london_text(DEMO_IOG_NS), None)],
+    "1900000000002": [(OUTGOING, london_text(DEMO_SINCE_NS), None)],
+    "9100000001": [(GAS, london_text(DEMO_SINCE_NS), None)],
 }
+
+
 def demo_value(meter: Meter, start_ns: int) -> float:
     local = datetime.fromtimestamp(start_ns // NS_PER_SECOND, tz=timezone.utc).astimezone(LONDON)
     hour = local.hour + local.minute / 60

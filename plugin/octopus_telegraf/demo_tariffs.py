@@ -2,17 +2,31 @@
 export tariff, gas) and those the demo compares against (Agile, Go, Tracker), with the product list the
 comparisons resolve families from, as the public product endpoints would answer."""
 
+import os
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .timeutil import HALF_HOUR_NS, LONDON, NS_PER_SECOND, iso_to_ns, london_midnight_ns
 
 DEMO_ORIGIN = "https://demo.octopus-telegraf.invalid"
-DEMO_START_NS = london_midnight_ns(date(2025, 10, 6))
-DEMO_END_NS = london_midnight_ns(date(2025, 11, 3))
-DEMO_SWITCH_NS = london_midnight_ns(date(2025, 10, 20))
-DEMO_IOG_NS = london_midnight_ns(date(2025, 10, 27))
+
+
+def _until() -> date:
+    """The London date the demo's four weeks end on: today, so that a dashboard's last 7 days show it,
+    or OCTO_DEMO_UNTIL (checked by the settings), which the tests pin to 2025-11-03: four weeks over the
+    October 2025 clock change, whose 26 October has 50 half-hours."""
+    pinned = os.environ.get("OCTO_DEMO_UNTIL", "").strip()
+    return date.fromisoformat(pinned) if pinned else datetime.now(LONDON).date()
+
+
+DEMO_END_DATE = _until()
+DEMO_START_DATE = DEMO_END_DATE - timedelta(days=28)
+DEMO_START_NS = london_midnight_ns(DEMO_START_DATE)
+DEMO_END_NS = london_midnight_ns(DEMO_END_DATE)
+DEMO_SWITCH_NS = london_midnight_ns(DEMO_START_DATE + timedelta(days=14))  # Agile -> a fixed tariff
+DEMO_IOG_NS = london_midnight_ns(DEMO_START_DATE + timedelta(days=21))  # -> Intelligent Octopus Go
 RATES_TO_NS = DEMO_END_NS + 3 * 86400 * NS_PER_SECOND  # a few days' prices published ahead of the data
+DEMO_SINCE_NS = london_midnight_ns(DEMO_START_DATE - timedelta(days=188))  # the agreements began long before
 AGILE = "E-1R-AGILE-24-10-01-A"
 FIXED = "E-1R-FIX-12M-25-09-01-A"
 IOG = "E-1R-INTELLI-VAR-24-10-29-A"
@@ -117,7 +131,7 @@ def rates(code: str, kind: str, url: str) -> dict | None:
     if kind == "standing-charges" or code in FIXED_RATES:
         value = STANDING[code] if kind == "standing-charges" else FIXED_RATES[code]
         rows = [{"value_exc_vat": round(value / 1.05, 4), "value_inc_vat": value,
-                 "valid_from": "2025-04-01T00:00:00+01:00", "valid_to": None, "payment_method": None}]
+                 "valid_from": london_text(DEMO_SINCE_NS), "valid_to": None, "payment_method": None}]
     elif code == IOG:  # off-peak 23:30-05:30
         rows = _time_of_use_rows(query, DEMO_IOG_NS, -1, 11, IOG_OFF_PEAK, IOG_PEAK)
     elif code == GO:  # off-peak 00:30-05:30

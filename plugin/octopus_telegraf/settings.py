@@ -1,11 +1,13 @@
 """Settings from the environment (names kept from the Node.js tool), each overridable by a flag."""
 
+import difflib
 import ipaddress
 import math
 import os
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from urllib.parse import urlsplit
 
 from .timeutil import parse_date_or_datetime
@@ -71,8 +73,10 @@ SETTINGS = [
     ("OCTO_COMPARE_DETAIL", "day", "comparison points: day (one per meter, day and comparison) or half-hour"),
     ("OCTO_REGION", None, "region letter A-P for comparisons, when the account cannot tell it"),
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
+    ("OCTO_DEMO_UNTIL", None, "--demo only: the London date its four weeks end on (default: today); pins the demo"),
 ]
 SECRET_SETTINGS = {"OCTO_API_KEY"}
+NOT_FOR_THE_PLUGIN = {"OCTO_LIVE"}  # read by the container's entrypoint, not by octopus-telegraf
 LIVE_GROUPINGS = ("TEN_SECONDS", "ONE_MINUTE", "FIVE_MINUTES", "FIFTEEN_MINUTES", "THIRTY_MINUTES", "ONE_HOUR")
 ACCOUNT_NUMBER = re.compile(r"A-[0-9A-Z]{8}")
 METER_POINT = {"MPAN": re.compile(r"[0-9]{13}"), "MPRN": re.compile(r"[0-9]{6,10}")}
@@ -119,6 +123,8 @@ class Settings:
     compare_detail: str = "day"
     region: str | None = None
     demo: bool = False
+    demo_until: str | None = None
+    max_points_given: bool = False  # the demo prints all of itself in one gather unless told otherwise
 
     def cost_key(self, meter: Meter) -> str:
         return "gas" if meter.fuel == "gas" else meter.direction
@@ -217,6 +223,17 @@ def _meters(raw: dict, gas_unit: str) -> list[Meter]:
     return meters
 
 
+def unknown_names(env) -> list[str]:
+    """One line for each OCTO_* variable that no setting reads, naming the one probably meant."""
+    known = {name for name, _, _ in SETTINGS} | NOT_FOR_THE_PLUGIN
+    lines = []
+    for name in sorted(n for n in env if n.startswith("OCTO_") and n not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else " (octopus-telegraf --help lists every setting)"
+        lines.append(f"{name} is not a setting octopus-telegraf reads{hint}")
+    return lines
+
+
 def default_state_dir(env) -> str:
     if env.get("STATE_DIRECTORY"):
         return env["STATE_DIRECTORY"].split(":")[0]  # systemd may give several
@@ -225,7 +242,8 @@ def default_state_dir(env) -> str:
     return os.path.join(os.path.expanduser("~"), ".local", "state", "octopus-telegraf")
 
 
-def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) -> Settings:
+def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, needs_account: str | None = None
+         ) -> Settings:
     """Validate everything up front; the first problem found raises SettingsError."""
     raw = {}
     for name, default, _ in SETTINGS:
@@ -237,6 +255,14 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
             value = None  # Telegraf leaves "${VAR}" as it is when VAR is not set in its environment
         raw[name] = value if value else default  # empty = unset, as Docker passes `VAR=`
 
+    if needs_account and not raw["OCTO_ACCOUNT_NUMBER"] and not demo:  # before any meter: it finds them
+        raise SettingsError(f"OCTO_ACCOUNT_NUMBER is required for {needs_account} (it looks like A-1234ABCD)")
+    demo_until = raw["OCTO_DEMO_UNTIL"]
+    if demo_until is not None:
+        try:
+            date.fromisoformat(demo_until)
+        except ValueError:
+            raise SettingsError(f"OCTO_DEMO_UNTIL must be a date like 2025-11-03, not {demo_until!r}") from None
     gas_unit = _choice(raw, "OCTO_GAS_UNIT", {"m3": "m3", "m³": "m3", "kwh": "kWh", "auto": "auto"})
     if gas_unit == "auto" and not raw["OCTO_ACCOUNT_NUMBER"] and not demo:
         raise SettingsError("OCTO_GAS_UNIT=auto needs OCTO_ACCOUNT_NUMBER to ask the account")
@@ -303,6 +329,8 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False) ->
                                                             "half_hour": "half-hour"}),
         region=_region(raw["OCTO_REGION"]),
         demo=demo,
+        demo_until=demo_until,
+        max_points_given=bool(env.get("OCTO_MAX_POINTS") or (overrides or {}).get("OCTO_MAX_POINTS")),
     )
 
 
