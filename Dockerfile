@@ -1,5 +1,6 @@
 # One image: Telegraf, and octopus-telegraf for its inputs.execd to launch.
-# docker build -t octopus-telegraf . && docker run --env-file .env -v octopus-state:/var/lib/octopus-telegraf octopus-telegraf
+# docker build -t octopus-telegraf . && docker run --env-file telegraf/.env -v octopus-state:/var/lib/octopus-telegraf octopus-telegraf
+# (the entrypoint drops the InfluxDB and Grafana passwords of that file before Telegraf starts)
 FROM telegraf:1.36 AS telegraf
 
 FROM python:3.12-slim

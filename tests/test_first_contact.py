@@ -3,7 +3,10 @@ dates, and the demo works for discover too."""
 
 import os
 import re
+import time
 from pathlib import Path
+
+import pytest
 
 from conftest import parse, run_once
 
@@ -47,3 +50,87 @@ def test_discover_works_with_the_demo_and_prints_london_dates(tmp_path):
     assert "E-1R-AGILE-24-10-01-A from 2025-04-01 to 2025-10-20" in text and "2025-03-31" not in text
     assert "* E-1R-INTELLI-VAR-24-10-29-A from 2025-10-27" in text
     assert "OCTO_ACCOUNT_NUMBER=A-DEMO0001" in text
+
+
+def bare_env(tmp_path, **more) -> dict:
+    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8", **more}
+
+
+def test_the_readme_demo_command_is_the_one_the_schema_test_runs():
+    first = re.findall(r"```sh\n(apt-get update[^\n]*)\n```", README.read_text())[0]
+    assert first.endswith("&& .venv/bin/octopus-telegraf --demo --once")
+
+
+def test_the_demo_lies_in_the_dashboards_default_last_7_days(tmp_path):
+    import json
+
+    dashboard = json.loads((README.parent / "telegraf/grafana/dashboards/octopus-energy.json").read_text())
+    assert dashboard["time"] == {"from": "now-7d", "to": "now"}
+    result = run_once(bare_env(tmp_path, OCTO_DEMO_UNTIL=""), args=("--demo", "--once"))  # not pinned: today
+    stamps = [p["time"] for p in parse(result.stdout.decode().splitlines())
+              if p["measurement"] == "octopus_consumption"]
+    now = time.time_ns()
+    week = [s for s in stamps if s >= now - 7 * 86400 * 10**9]
+    assert max(stamps) <= now and len(week) >= 3 * 46 * 6  # at least six London days of all three meters
+    lag = [p["fields"]["lag_seconds"] for p in parse(result.stdout.decode().splitlines())
+           if p["measurement"] == "octopus_collector"]
+    assert max(lag) < 86400 + 3600  # no "397 days late"
+
+
+def test_each_command_has_its_own_help(tmp_path):
+    texts = {}
+    for command in ("run", "live", "discover", "sample-config", "compare"):
+        result = run_once(bare_env(tmp_path), args=(command, "--help"))
+        assert result.returncode == 0
+        texts[command] = result.stdout.decode()
+        assert texts[command].startswith(f"usage: octopus-telegraf {command}")
+    assert len(set(texts.values())) == 5
+    assert "--days" in texts["compare"] and "--days" not in texts["run"]
+    assert "--live" in texts["sample-config"] and "OCTO_" not in texts["sample-config"]
+    assert "OCTO_LIVE_GROUPING" in texts["live"] and "OCTO_LIVE_GROUPING" not in texts["run"]
+    assert "OCTO_COMPARE" in texts["compare"] and "OCTO_COMPARE" not in texts["discover"]
+
+
+def test_live_as_a_flag_outside_sample_config_is_refused(tmp_path):
+    result = run_once(bare_env(tmp_path), args=("--demo", "--live", "--once"))
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode().startswith("E! --live goes with sample-config")
+
+
+def test_a_misspelt_setting_is_named_with_the_one_meant(tmp_path):
+    result = run_once(bare_env(tmp_path, OCTO_API_KEY="sk_live_x", OCTO_ACOUNT_NUMBER="A-1234ABCD",
+                               OCTO_LOG_LEVL="debug"))
+    lines = result.stderr.decode().splitlines()
+    assert result.returncode == 2
+    unknown = "is not a setting octopus-telegraf reads; did you mean"
+    assert lines[0] == f"W! OCTO_ACOUNT_NUMBER {unknown} OCTO_ACCOUNT_NUMBER?"
+    assert lines[1] == f"W! OCTO_LOG_LEVL {unknown} OCTO_LOG_LEVEL?"
+    assert lines[2].startswith("E! ") and "no meter is configured" in lines[2]
+
+
+@pytest.mark.parametrize("name,value", [("OCTO_ELECTRIC_MPAN", "123"), ("OCTO_GAS_MPRN", "12345"),
+                                        ("OCTO_GAS_MPRN", "12345678901"), ("OCTO_ACCOUNT_NUMBER", "A-123")])
+def test_meter_and_account_numbers_are_checked_at_start(tmp_path, name, value):
+    serial = {"OCTO_ELECTRIC_MPAN": "OCTO_ELECTRIC_SN", "OCTO_GAS_MPRN": "OCTO_GAS_SN"}.get(name)
+    env = bare_env(tmp_path, OCTO_API_KEY="sk_live_x", **{name: value}, **({serial: "S1"} if serial else {}))
+    started = time.monotonic()
+    result = run_once(env)
+    assert result.returncode == 2 and time.monotonic() - started < 5  # refused at once, not a DNS error later
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"E! {name} must")
+
+
+def test_discover_asks_for_the_account_number_first(tmp_path):
+    result = run_once(bare_env(tmp_path, OCTO_API_KEY="sk_live_x"), args=("discover",))
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("E! OCTO_ACCOUNT_NUMBER is required for discover")
+
+
+def test_a_first_start_is_information_not_a_warning(fake, plugin_env):
+    from conftest import IMPORT, meter_env
+    from fake_octopus import london
+
+    fake.add_meter(*IMPORT, london(2024, 3, 1), london(2024, 3, 2))
+    result = run_once({**plugin_env, **meter_env(IMPORT), "OCTO_BACKFILL_FROM": "2024-03-01"})
+    stderr = result.stderr.decode()
+    assert "I! no saved state at" in stderr and not [line for line in stderr.splitlines() if line[:3] in ("W! ", "E! ")]

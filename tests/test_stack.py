@@ -83,9 +83,10 @@ def test_compose_stack_has_influxdb_telegraf_and_provisioned_grafana():
     assert services["influxdb"]["image"].startswith("influxdb:2")
     assert services["telegraf"]["build"]["context"] == ".."
     assert (TELEGRAF / services["telegraf"]["build"]["context"] / services["telegraf"]["build"]["dockerfile"]).exists()
-    assert "env_file" not in services["telegraf"]  # each service gets its own secrets, no more
+    assert services["telegraf"]["env_file"] == ".env"  # every OCTO_*; the entrypoint drops the passwords
+    assert "env_file" not in services["grafana"] and "env_file" not in services["influxdb"]
     telegraf_env = services["telegraf"]["environment"]
-    assert {"OCTO_API_KEY", "INFLUXDB_TOKEN", "OCTO_LIVE"} <= set(telegraf_env)
+    assert {"INFLUXDB_URL", "INFLUXDB_TOKEN", "OCTO_LIVE"} <= set(telegraf_env)
     assert not {"INFLUXDB_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} & set(telegraf_env)
     assert "OCTO_API_KEY" not in services["grafana"]["environment"]
     assert not {"OCTO_API_KEY", "GRAFANA_ADMIN_PASSWORD"} & set(services["influxdb"]["environment"])
@@ -101,6 +102,8 @@ def test_compose_stack_has_influxdb_telegraf_and_provisioned_grafana():
     (datasource,) = source["datasources"]
     assert "version" not in datasource["jsonData"]  # InfluxQL: InfluxDB 1.8, 2.x (v1 API) and 3.x answer it
     assert datasource["jsonData"]["dbName"] == "${INFLUXDB_BUCKET}"
+    assert datasource["isDefault"] is False and datasource["url"] == "${INFLUXDB_URL}"  # safe to copy elsewhere
+    assert services["grafana"]["environment"]["INFLUXDB_URL"].startswith("${INFLUXDB_URL:-")
     assert datasource["secureJsonData"]["httpHeaderValue1"] == "Token ${INFLUXDB_TOKEN}"
     dashboard = json.loads((TELEGRAF / "grafana/dashboards/octopus-energy.json").read_text())
     assert dashboard["templating"]["list"][0]["type"] == "datasource"
@@ -189,3 +192,88 @@ def test_ci_runs_the_readme_test_command_word_for_word():
     commands = re.findall(r"```sh\n(apt-get update[^\n]*)\n```", readme)
     assert len(commands) == 2 and "--demo --once" in commands[0] and "pytest" in commands[1]
     assert commands[1] in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def dotenv(text: str) -> dict:
+    """A .env as docker compose reads it: NAME=value lines, # comments, an empty value is empty."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            out[name.strip()] = value.strip().strip('"')
+    return out
+
+
+def interpolate(value: str, variables: dict) -> str:
+    """${VAR}, ${VAR:-default} and ${VAR:?message} as docker compose expands them from the project's .env."""
+    def one(match):
+        name, operator, rest = match.group(1), match.group(2), match.group(3)
+        current = variables.get(name, "")
+        if operator == ":-":
+            return current or rest
+        if operator == ":?":
+            assert current, f"compose would refuse to start: {rest}"
+        return current
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:[-?])([^}]*))?\}", one, str(value))
+
+
+def telegraf_container_env(variables: dict) -> dict:
+    """The telegraf service's environment as compose builds it from this .env: env_file, then `environment`."""
+    service = yaml.safe_load((TELEGRAF / "docker-compose.yml").read_text())["services"]["telegraf"]
+    env = dict(variables) if service.get("env_file") == ".env" else {}
+    env.update({name: interpolate(value, variables) for name, value in service["environment"].items()})
+    return env
+
+
+SAMPLE_ENV = (TELEGRAF / ".env.example").read_text() + """
+OCTO_API_KEY=sk_live_sample
+OCTO_ACCOUNT_NUMBER=A-1234ABCD
+OCTO_PAYMENT_METHOD=NON_DIRECT_DEBIT
+OCTO_E7_NIGHT=23:30-06:30
+OCTO_BACKFILL_FROM=2024-01-01
+OCTO_LOOKBACK_HOURS=96
+OCTO_MAX_POINTS=8000
+OCTO_LOG_LEVEL=debug
+OCTO_LIVE_GROUPING=ONE_MINUTE
+OCTO_LIVE_BACKFILL_MINUTES=30
+OCTO_COMPARE=agile=agile,go=go
+OCTO_REGION=C
+INFLUXDB_URL=http://my-influx:8086
+"""
+
+
+@pytest.mark.parametrize("live", ["false", "true"])
+def test_the_entrypoint_gives_the_plugin_every_octo_setting_and_no_password(tmp_path, live):
+    variables = dotenv(SAMPLE_ENV.replace("OCTO_LIVE=false", f"OCTO_LIVE={live}"))
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "telegraf").write_text('#!/bin/sh\nenv > "$STUB_DIR/env"\nprintf "%s\\n" "$@" > "$STUB_DIR/args"\n')
+    (stub / "telegraf").chmod(0o755)
+    env = {**telegraf_container_env(variables), "PATH": f"{stub}:/usr/bin:/bin", "STUB_DIR": str(tmp_path)}
+    result = subprocess.run(["sh", str(TELEGRAF / "entrypoint.sh")], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    seen = dotenv((tmp_path / "env").read_text())  # what Telegraf, and so the plugin it starts, gets
+    for name, value in variables.items():
+        if name.startswith("OCTO_") or name in ("VOLUME_CORRECTION", "CALORIFIC_VALUE", "JOULES_CONVERSION"):
+            assert seen.get(name) == value, name
+    assert not [name for name in seen if "PASSWORD" in name or name.startswith("GRAFANA")]
+    assert "change-me-please" not in (tmp_path / "env").read_text()
+    assert seen["INFLUXDB_URL"] == "http://my-influx:8086" and seen["INFLUXDB_TOKEN"] == variables["INFLUXDB_TOKEN"]
+    args = (tmp_path / "args").read_text().split()
+    expected = "/etc/telegraf/telegraf-live.d" if live == "true" else "/etc/telegraf/telegraf.d"
+    assert args[args.index("--config-directory") + 1] == expected
+
+
+def test_the_dotenv_is_never_committed_nor_built_into_the_image():
+    result = subprocess.run(["git", "check-ignore", "telegraf/.env"], cwd=ROOT, capture_output=True)
+    assert result.returncode == 0, "telegraf/.env is not git-ignored"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "**/.env" in ignored
+    assert "COPY . " not in (ROOT / "Dockerfile").read_text()  # only named files go into the image
+
+
+def test_the_sample_env_names_only_settings_the_plugin_reads():
+    from octopus_telegraf.settings import unknown_names
+
+    assert unknown_names(dotenv(SAMPLE_ENV)) == []

@@ -10,8 +10,6 @@ from . import __version__, log
 from .settings import SECRET_SETTINGS, SETTINGS, SettingsError, flag_name, load, unknown_names
 
 EXIT_BAD_CONFIG = 2
-EXIT_ALL_FAILED = 1
-_HELD = []  # the state directory's lock file, open for the life of the process
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,33 +19,64 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_CONFIG)
 
 
-def _parser() -> argparse.ArgumentParser:
+_CONNECTION = ("OCTO_API_KEY", "OCTO_ACCOUNT_NUMBER", "OCTO_API_URL", "OCTO_HTTP_TIMEOUT", "OCTO_RETRY_PAUSE",
+               "OCTO_LOG_LEVEL")
+_LIVE_ONLY = ("OCTO_LIVE_BACKFILL_MINUTES", "OCTO_LIVE_GROUPING")
+# command -> (what it does, its options, the settings it reads (None: all but live's own))
+COMMANDS = {
+    "run": ("the execd service (the default command): a gather of what is new on each stdin line or trigger "
+            "signal, or every LOOP_TIME seconds; stops on stdin EOF or SIGTERM",
+            ("--once", "--dry-run", "--demo"), None),
+    "live": ("the Home Mini near-real-time service, a second execd block: every reading since the newest printed, "
+             "as octopus_live (needs OCTO_API_KEY and OCTO_ACCOUNT_NUMBER)", ("--once", "--dry-run", "--demo"),
+             (*_CONNECTION, "OCTO_STATE_DIR", "OCTO_GRAPHQL_MAX_PER_HOUR", "LOOP_TIME", *_LIVE_ONLY,
+              "OCTO_DEMO_UNTIL")),
+    "discover": ("list the account's meter points, serials, tariff agreements and whether each has data, then "
+                 "the OCTO_* lines to paste (needs OCTO_API_KEY and OCTO_ACCOUNT_NUMBER)", ("--demo",), _CONNECTION),
+    "sample-config": ("print the [[inputs.execd]] block for a Telegraf config (the live block commented out)",
+                      ("--live",), ()),
+    "compare": ("a table: what the last --days complete London days of your half-hours cost on your tariffs and "
+                "on each OCTO_COMPARE tariff, per meter, with the difference; saves nothing",
+                ("--days", "--demo"),
+                (*_CONNECTION, "OCTO_COMPARE", "OCTO_REGION", "OCTO_PAYMENT_METHOD", "OCTO_E7_NIGHT",
+                 "OCTO_ELECTRIC_MPAN", "OCTO_ELECTRIC_SN", "OCTO_EXPORT_MPAN", "OCTO_EXPORT_SN", "OCTO_GAS_MPRN",
+                 "OCTO_GAS_SN", "OCTO_GAS_UNIT", "VOLUME_CORRECTION", "CALORIFIC_VALUE", "JOULES_CONVERSION",
+                 "OCTO_BACKFILL_FROM", "OCTO_DEMO_UNTIL")),
+}
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command`, its help shows that command's options and settings only."""
+    what, options, reads = COMMANDS[command] if command else (None, None, None)
     epilog = ["settings (environment variables; the flag beside each overrides it):"]
     for name, default, text in SETTINGS:
+        if reads is not None and name not in reads or command == "run" and name in _LIVE_ONLY:
+            continue
         flag = "" if name in SECRET_SETTINGS else f" ({flag_name(name)})"
         shown = f" [default: {default}]" if default is not None else ""
         epilog.append(f"  {name}{flag}\n      {text}{shown}")
     parser = _Parser(
-        prog="octopus-telegraf",
-        description="Octopus Energy smart-meter data as InfluxDB line protocol, for Telegraf's inputs.execd.",
-        epilog="\n".join(epilog),
+        prog=f"octopus-telegraf {command}" if command else "octopus-telegraf",
+        description=what or "Octopus Energy smart-meter data as InfluxDB line protocol, for Telegraf's inputs.execd.",
+        epilog="\n".join(epilog) if len(epilog) > 1 else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", choices=["run", "live", "discover", "sample-config", "compare"],
-                        default="run",
-                        help="run (default): the execd service; live: the Home Mini near-real-time service (needs "
-                             "OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); discover: list the account's meters and tariffs "
-                             "(needs OCTO_API_KEY and OCTO_ACCOUNT_NUMBER); sample-config: print the "
-                             "[[inputs.execd]] blocks; compare: what your last --days would have cost on each "
-                             "OCTO_COMPARE tariff, as a table")
-    parser.add_argument("--once", action="store_true", help="gather once, print, save progress, exit "
-                        "(for inputs.exec or cron: what it prints is marked as sent)")
-    parser.add_argument("--dry-run", action="store_true", help="with --once: print, save no progress "
-                        "(for trying it by hand)")
-    parser.add_argument("--demo", action="store_true", help="use the built-in demo account (no API key needed)")
-    parser.add_argument("--live", action="store_true", help="with sample-config: only the live block, uncommented")
-    parser.add_argument("--days", type=int, default=30, metavar="N", help="with compare: how many complete London "
-                        "days to add up (default 30)")
+
+    def shown(option: str, text: str) -> str:
+        return text if options is None or option in options else argparse.SUPPRESS
+    parser.add_argument("command", nargs="?", choices=list(COMMANDS), default="run",
+                        help=shown("command", "; ".join(f"{name}: {text[0]}" for name, text in COMMANDS.items())
+                                   + " (octopus-telegraf COMMAND --help says more)"))
+    parser.add_argument("--once", action="store_true", help=shown("--once", "gather once, print, save progress, "
+                        "exit (for inputs.exec or cron: what it prints is marked as sent)"))
+    parser.add_argument("--dry-run", action="store_true", help=shown("--dry-run", "with --once: print, save no "
+                        "progress (for trying it by hand)"))
+    parser.add_argument("--demo", action="store_true", help=shown("--demo", "use the built-in demo account (no "
+                        "API key needed)"))
+    parser.add_argument("--live", action="store_true", help=shown("--live", "with sample-config: only the live "
+                        "block, uncommented"))
+    parser.add_argument("--days", type=int, default=30, metavar="N", help=shown("--days", "with compare: how many "
+                        "complete London days to add up (default 30)"))
     parser.add_argument("--version", action="version", version=f"octopus-telegraf {__version__}")
     for name, _, _ in SETTINGS:
         if name not in SECRET_SETTINGS:  # a key on the command line would show in `ps`
@@ -77,7 +106,14 @@ def main(argv=None) -> int:
 
 
 def _main(argv) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if {"-h", "--help"} & set(argv):  # the help of the command named, if any
+        _parser(next((word for word in argv if word in COMMANDS), None)).print_help()
+        return 0
     args = _parser().parse_args(argv)
+    if args.live and args.command != "sample-config":
+        log.error("--live goes with sample-config; the live service is `octopus-telegraf live`")
+        return EXIT_BAD_CONFIG
     if args.command in ("run", "live"):
         from .execd import Signals
 
@@ -99,160 +135,17 @@ def _main(argv) -> int:
     log.configure(settings.log_level, secrets=[settings.api_key])
     if settings.demo_until:  # the demo's calendar is read when its module is first imported
         os.environ["OCTO_DEMO_UNTIL"] = settings.demo_until
+    from . import launch
+
     if args.command == "compare":
-        return _compare(settings, args.days)
+        return launch.compare(settings, args.days)
     if args.command == "discover":
         from .account import discover
 
-        session = _use_demo(settings) if settings.demo else None
-        return discover(_client(settings, threading.Event(), session=session), settings.account_number, sys.stdout)
+        session = launch.use_demo(settings) if settings.demo else None
+        api = launch.client(settings, threading.Event(), session=session)
+        return discover(api, settings.account_number, sys.stdout)
     # the demo prints its whole account on every start, unless told where to keep its progress
     keep_demo = bool(os.environ.get("OCTO_STATE_DIR") or getattr(args, "OCTO_STATE_DIR", None))
-    return _run(settings, signals, once=args.once, dry_run=args.dry_run, live=args.command == "live",
-                keep_demo=keep_demo)
-
-
-def _compare(settings, days: int) -> int:
-    from .account import Account
-    from .compare_report import compare
-
-    start = None
-    if settings.demo:
-        from .demo_tariffs import DEMO_START_NS
-
-        session = _use_demo(settings)
-        start = DEMO_START_NS
-    else:
-        session = None
-    if not settings.compare:
-        log.error("OCTO_COMPARE is not set: say which tariffs to compare, e.g. OCTO_COMPARE=agile=agile,go=go")
-        return EXIT_BAD_CONFIG
-    if not 1 <= days <= 3660:
-        log.error(f"--days must be from 1 to 3660, not {days}")
-        return EXIT_BAD_CONFIG
-    client = _client(settings, threading.Event(), session=session)
-    account = Account(client, settings.account_number, settings.gas_unit) if settings.account_number else None
-    return compare(settings, client, account, days, sys.stdout, start)
-
-
-def _client(settings, stop: threading.Event, session=None):
-    from .api import Client
-
-    return Client(settings.api_url, settings.api_key, settings.http_timeout, stop, session=session,
-                  retry_pause=settings.retry_pause)
-
-
-def _run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_demo: bool = False) -> int:
-    from .execd import Service
-
-    if settings.demo:
-        client = _client(settings, signals.stop, session=_use_demo(settings))
-        directory = settings.state_dir if keep_demo else None
-    else:
-        client = _client(settings, signals.stop)
-        directory = settings.state_dir
-    if directory and not dry_run:
-        code = _take_state_dir(directory, "live" if live else "main")
-        if code:
-            return code
-    kraken = None
-    if settings.account_number:
-        from .graphql import Budget, Kraken
-
-        kraken = Kraken(client, settings.api_key, Budget(directory, settings.graphql_per_hour))
-    collector = _live_collector(settings, kraken, directory, dry_run) if live else \
-        _collector(settings, client, kraken, directory, dry_run)
-    service = Service(collector, signals, settings.loop_time, once=once)
-    code = service.run()
-    if once and service.failed and service.failed >= len(collector.meters):
-        code = EXIT_ALL_FAILED
-    log.drain(0.5)
-    os._exit(code)  # a request or a write abandoned in the worker thread must not hold up the exit
-
-
-def _use_demo(settings):
-    """Point the settings at the built-in demo account; its requests session answers for the API."""
-    from .catalogue import parse_compare
-    from .demo import DEMO_ACCOUNT, DEMO_COMPARE, DEMO_ORIGIN, DEMO_START_NS, demo_session
-
-    settings.meters = []  # all found in the demo account, with their tariffs
-    settings.account_number = DEMO_ACCOUNT
-    settings.gas_unit = "m3"
-    settings.api_url = DEMO_ORIGIN
-    settings.api_key = None  # the demo needs none, and a real one must not go anywhere
-    if settings.backfill_from_ns is None:
-        settings.backfill_from_ns = DEMO_START_NS
-    if not settings.compare:  # what the demo household would have paid on Agile, Go and Tracker
-        settings.compare = parse_compare(DEMO_COMPARE)
-    if not settings.max_points_given:  # the whole demo in one gather: every measurement shows at once
-        settings.max_points = 10**9
-    return demo_session()
-
-
-def _collector(settings, client, kraken, directory, dry_run):
-    from .collector import Collector
-    from .execd import write_lines
-    from .state import State
-
-    state = State(directory, read_only=dry_run)
-    state.load()
-    account = dispatches = None
-    if kraken is not None:
-        from .account import Account
-        from .dispatches import Dispatches
-
-        account = Account(client, settings.account_number, settings.gas_unit, kraken)
-        dispatches = Dispatches(kraken, settings.account_number, state.dispatches)
-    collector = Collector(settings, client, state, write_lines, account, dispatches)
-    meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters) or "none"
-    source = f" + account {settings.account_number}" if account else ""
-    kept = "not kept (demo)" if not directory else f"{state.path} (read only: --dry-run)" if dry_run else state.path
-    log.info(f"octopus-telegraf {__version__}: meters {meters}{source}; schema {settings.schema}; state {kept}")
-    return collector
-
-
-def _live_collector(settings, kraken, directory, dry_run):
-    from .execd import write_lines
-    from .live import LiveCollector, LiveProgress
-
-    progress = LiveProgress(directory, read_only=dry_run)
-    progress.load()
-    log.info(f"octopus-telegraf {__version__} live: account {settings.account_number}, grouping "
-             f"{settings.live_grouping}; progress {progress.path or 'not kept (demo)'}")
-    return LiveCollector(settings, kraken, progress, write_lines)
-
-
-def _take_state_dir(directory: str, name: str) -> int:
-    """Made if missing, private, and locked for this process: one service of each kind per directory."""
-    from .live import LIVE_FILE
-    from .state import STATE_FILE, DirectoryInUse, lock_directory, remove_leftovers
-
-    code = _prepare_state_dir(directory)
-    if code:
-        return code
-    try:
-        _HELD.append(lock_directory(directory, name))  # held until the process ends
-    except DirectoryInUse as exc:
-        log.error(f"OCTO_STATE_DIR {directory!r} is in use by another octopus-telegraf ({exc}); "
-                  f"stop it first, or try it by hand with --once --dry-run")
-        return EXIT_BAD_CONFIG
-    except OSError as exc:
-        log.error(f"OCTO_STATE_DIR {directory!r}: cannot lock it: {exc.strerror}")
-        return EXIT_BAD_CONFIG
-    remove_leftovers(directory, LIVE_FILE if name == "live" else STATE_FILE)
-    return 0
-
-
-def _prepare_state_dir(directory: str) -> int:
-    """Made if missing, and private: progress is nobody else's business. Non-zero: cannot be used."""
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        log.error(f"OCTO_STATE_DIR {directory!r} cannot be created: {exc.strerror}")
-        return EXIT_BAD_CONFIG
-    try:
-        if os.stat(directory).st_mode & 0o077:
-            os.chmod(directory, 0o700)
-    except OSError:
-        log.warn(f"OCTO_STATE_DIR {directory!r}: cannot make it private (0700)")
-    return 0
+    return launch.run(settings, signals, once=args.once, dry_run=args.dry_run, live=args.command == "live",
+                      keep_demo=keep_demo)

@@ -14,7 +14,7 @@ from .timeutil import DAY_NS, london_date, london_day_start
 SLACK_DAYS = 5  # data arrive a day or two late: read a few more days than asked, keep the newest complete
 
 
-def compare(settings, client, account, days: int, out, start_ns: int | None = None) -> int:
+def compare_table(settings, client, account, days: int, out, start_ns: int | None = None) -> int:
     """Print the table; 0, or 1 when no day could be compared."""
     settings.schema, settings.compare_detail, settings.max_points = "octopus", "day", 10**9
     if start_ns is None:  # OCTO_BACKFILL_FROM, when set, says where the data are

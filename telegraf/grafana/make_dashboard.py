@@ -88,8 +88,10 @@ def dashboard() -> dict:
     return {"uid": "octopus-energy", "title": "Octopus Energy", "tags": ["octopus", "energy"],
             "timezone": "Europe/London", "schemaVersion": 39, "version": 2, "editable": True, "refresh": "1m",
             "time": {"from": "now-7d", "to": "now"},
+            # the provisioned data source first (it is not Grafana's default); any InfluxDB one can be chosen
             "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "influxdb",
-                                     "label": "Data source"}]},
+                                     "label": "Data source",
+                                     "current": {"text": "InfluxDB (octopus)", "value": "octopus-influxdb"}}]},
             "panels": panels}
 
 
