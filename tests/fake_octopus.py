@@ -123,19 +123,65 @@ class FakeOctopus:
         self.unknown_points: set[str] = set()  # meter points that answer 404 for now
         self.raw_requests: list[tuple[str, bytes]] = []  # (origin, request line + headers) as received
         self.lock = threading.Lock()
+        # Octoplus: campaign slug -> [{"code", "startAt", "endAt"}], enrolment, the Octopoints balance, and the
+        # Greener Nights forecast that the second origin (`backend_url`) answers
+        self.campaign_events: dict[str, list[dict]] = {"octoplus-saving-sessions": [], "free_electricity": []}
+        self.enrolled = True
+        self.points_balance: object = "1234"
+        self.greener_nights: list[dict] = []
+        self.backend_calls: list[tuple[str | None, dict]] = []  # (Authorization, body) as the backend got them
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.server.handle_error = lambda request, address: None  # clients killed mid-request are expected
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        self.backend = ThreadingHTTPServer(("127.0.0.1", 0), self._backend_class())
+        self.backend.daemon_threads = True
+        threading.Thread(target=self.backend.serve_forever, daemon=True).start()
+
+    @property
+    def backend_url(self) -> str:
+        return f"http://127.0.0.1:{self.backend.server_address[1]}"
+
+    def _backend_class(self):
+        """The second GraphQL origin: the bare token only (no `JWT `, never the key), Greener Nights."""
+        fake = self
+
+        class Backend(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                authorization = self.headers.get("Authorization")
+                with fake.lock:
+                    fake.backend_calls.append((authorization, body))
+                reply = fake._take_reply(body)
+                if reply is None:
+                    if authorization not in fake.live_tokens:  # a `JWT ` prefix, the key, or nothing: refused
+                        reply = {"errors": [{"message": "Invalid token.", "extensions": {"errorCode": "KT-CT-1139"}}]}
+                    else:
+                        reply = {"data": {"greenerNightsForecast": fake.greener_nights}}
+                status, headers, raw = reply if isinstance(reply, tuple) else (200, {}, json.dumps(reply).encode())
+                self.send_response(status)
+                for key, value in {"Content-Type": "application/json", "Content-Length": str(len(raw)),
+                                   **headers}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(raw)
+
+        return Backend
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        for server in (self.server, self.backend):
+            server.shutdown()
+            server.server_close()
 
     # -- data -------------------------------------------------------------------------------
     def add_meter(self, fuel, point, serial, start_ns, end_ns, value=None):
@@ -421,6 +467,14 @@ class FakeOctopus:
             return self._telemetry(body.get("variables") or {})
         if "smartImportElectricityMeter" in query:
             return {"data": {"account": self._devices()}}
+        variables = body.get("variables") or {}
+        if "customerFlexibilityCampaignEvents" in query:
+            events = self.campaign_events.get(variables.get("slug"), [])
+            return {"data": {"customerFlexibilityCampaignEvents": {"edges": [{"node": e} for e in events]}}}
+        if "octoplusAccountInfo" in query:
+            return {"data": {"octoplusAccountInfo": {"isOctoplusEnrolled": self.enrolled}}}
+        if "loyaltyPointLedgers" in query:
+            return {"data": {"loyaltyPointLedgers": [{"balanceCarriedForward": self.points_balance}]}}
         if "completedDispatches" in query:
             now = self.graphql_now_ns if self.graphql_now_ns is not None else time.time_ns()
             shown = [d for d in self.dispatches if now - 12 * 3600 * 10**9 < d["end"] <= now]

@@ -39,6 +39,10 @@ def panels():
     return json.loads(DASHBOARD.read_text())["panels"]
 
 
+def annotations():
+    return json.loads(DASHBOARD.read_text())["annotations"]["list"]
+
+
 def window(panel) -> tuple[int, int]:
     """The time range Grafana would ask for, in ms: the demo's four weeks, or the panel's own relative time."""
     now_ms = time.time_ns() // 10**6
@@ -103,6 +107,10 @@ def test_every_name_a_panel_uses_is_printed_and_every_measurement_is_shown(demo_
             shown |= measurements
             assert all(any(f in schema[m][1] for m in measurements) for f in fields), (panel["title"], fields)
             assert all(any(t in schema[m][0] for m in measurements) for t in tags), (panel["title"], tags)
+    for annotation in annotations():
+        measurements, fields, tags = names_in(annotation["query"])
+        assert measurements <= set(schema), annotation["name"]
+        shown |= measurements
     assert shown == set(schema) - {"octopus_standing_charge"}  # standing charges are inside the daily bill
     assert "Flux" not in DASHBOARD.read_text() and "from(bucket" not in DASHBOARD.read_text()
 
@@ -121,3 +129,14 @@ def test_the_compare_panel_adds_up_the_plugins_comparison_days(loaded, demo_line
         assert compared == pytest.approx(expected[name][0], abs=1e-6)
         assert yours == pytest.approx(expected[name][1], abs=1e-6)
     assert shown["go"][1] == pytest.approx(shown["agile"][1], abs=1e-6)  # the same electricity days: the same bill
+
+
+@pytest.mark.parametrize("annotation", annotations(), ids=lambda annotation: annotation["name"])
+def test_every_annotation_query_marks_the_demos_moments(loaded, annotation):
+    rows = loaded.query("dashboard", fill_macros(annotation["query"], DEMO_START_NS // 10**6, DEMO_END_NS // 10**6))
+    assert rows, annotation["name"]
+    assert all(row.get(annotation["textColumn"]) for row in rows)
+    if annotation["tagsColumn"]:
+        assert {row[annotation["tagsColumn"]] for row in rows} == {"power_down", "power_up"}
+    else:  # the demo's two Greener Nights, one of which lost its flag: both stay marked
+        assert len(rows) == 2

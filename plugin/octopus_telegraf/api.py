@@ -47,7 +47,7 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _origin(url: str) -> tuple:
+def origin(url: str) -> tuple:
     parts = urlsplit(url)
     default_port = {"https": 443, "http": 80}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port
@@ -94,6 +94,7 @@ class Client:
         self.timeout = timeout
         self.retry_pause = retry_pause
         self.stop = stop
+        self.token_origins: set[tuple] = set()  # other origins a GraphQL token may go to (OCTO_BACKEND_API_URL)
         self.requests_made = 0
         self.errors_seen = 0  # failed attempts, retried or not
         self.session = session or requests.Session()
@@ -101,7 +102,7 @@ class Client:
         self.session.headers["Accept"] = "application/json"
 
     def same_origin(self, url: str) -> bool:
-        return _origin(url) == _origin(self.api_url)
+        return origin(url) == origin(self.api_url)
 
     def get_json(self, url: str, *, authenticated: bool = True, payload=None, headers=None, retries=MAX_RETRIES):
         """GET (or with `payload`, POST) a JSON document, retrying transient faults at most `retries`
@@ -142,7 +143,7 @@ class Client:
         """Send one request; (response with its body still to read, monotonic start) for an HTTP 200."""
         # The key goes to the configured origin only, whatever a `next` link says.
         auth = (self.api_key, "") if authenticated and self.api_key and self.same_origin(url) else None
-        if headers and not self.same_origin(url):
+        if headers and not (self.same_origin(url) or origin(url) in self.token_origins):
             headers = None  # a GraphQL token is as secret as the key
         self.requests_made += 1
         started = time.monotonic()
@@ -251,7 +252,7 @@ class Client:
             raise ApiError("response has a `next` that is not a URL", malformed=True)
         url = urljoin(url, following) if following else None  # the API's links are absolute; be lenient
         if url and not self.same_origin(url):
-            log.warn(f"not following a `next` link to another origin ({_origin(url)[1]})")
+            log.warn(f"not following a `next` link to another origin ({origin(url)[1]})")
             return None
         return url
 

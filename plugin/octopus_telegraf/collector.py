@@ -20,13 +20,14 @@ from .timeutil import DAY_NS
 class Collector:
     """Owns the meters' progress. `output(lines)` must write and flush stdout before it returns."""
 
-    def __init__(self, settings: Settings, client, state: State, output, account=None, dispatches=None):
+    def __init__(self, settings: Settings, client, state: State, output, account=None, dispatches=None, events=None):
         self.settings = settings
         self.client = client
         self.state = state
         self.output = output
         self.account = account
         self.dispatches = dispatches  # Intelligent Octopus smart charges, when the account has any
+        self.events = events  # OCTO_EVENTS: Octoplus events, Octopoints, Greener Nights (events.py)
         self.prices = Prices(client, settings, state.tariffs, self._agreements, dispatches)
         self.comparisons = (Comparisons(settings, client, state, self._agreements)
                             if settings.compare and settings.schema == "octopus" else None)
@@ -128,22 +129,27 @@ class Collector:
             budget = max(budget - used, 0)
             failed += not ok
         self.budget_reached = self.reader.budget_reached
+        # asked before the lock is taken: a stop must never wait on a GraphQL call
+        events = self.events.lines(self.meters) if octopus and self.events and not self.client.stop.is_set() else []
         with self.lock:
             if (self.account is not None or self.comparisons) and not self.client.stop.is_set():
-                self._account_points(budget, octopus)
+                self._account_points(budget, octopus, events)
             self.state.save()  # the unit rates printed, and the rates pruned
         if self.budget_reached:
             log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
         return failed
 
-    def _account_points(self, budget: int, octopus: bool) -> None:
+    def _account_points(self, budget: int, octopus: bool, extra: list[str]) -> None:
         """Dispatches and unit rates (the account's tariffs, then the comparisons'), within what is left of
         the budget; then rates and dispatches older than every meter's look-back are let go."""
         lines, dispatches = self.dispatches.lines(budget) if octopus and self.dispatches else ([], [])
         markers, seen = [], set()
+        if extra:  # the events' handful of points: not held back by the budget
+            lines += extra
+            markers.append(self.events.kept)
         if octopus and budget > len(lines):
             more, marker = self.prices.unit_rate_lines(self.meters, budget - len(lines), seen)
-            lines, markers = lines + more, [marker]
+            lines, markers = lines + more, [*markers, marker]
         if octopus and self.comparisons and budget > len(lines):
             more, compared = self.comparisons.unit_rate_lines(self.meters, budget - len(lines), seen)
             lines, markers = lines + more, markers + compared

@@ -139,11 +139,36 @@ def _telemetry(device_id: str, start_text: str, end_text: str) -> list[dict]:
     return readings
 
 
+DEMO_BACKEND = "https://backend.demo.octopus-telegraf.invalid"
+DEMO_EVENTS = {  # campaign slug -> sessions: a Power Down one evening, a Power Up hour at lunch
+    "octoplus-saving-sessions": [{"code": "DEMO-POWER-DOWN-1", "startAt": _at(23, "17:30"), "endAt": _at(23, "18:30")}],
+    "free_electricity": [{"code": "DEMO-POWER-UP-1", "startAt": _at(25, "12:00"), "endAt": _at(25, "13:00")}],
+}
+_nights_asked = [0]  # the second Greener Night loses its flag after the first forecast, as Octopus may do
+
+
+def _greener_nights() -> list[dict]:
+    _nights_asked[0] += 1
+    first, second = (DEMO_START_DATE + timedelta(days=d) for d in (26, 27))
+    return [{"date": first.isoformat(), "isGreenerNight": True, "greennessScore": 82, "greennessIndex": "HIGH"},
+            {"date": second.isoformat(), "isGreenerNight": _nights_asked[0] == 1, "greennessScore": 61,
+             "greennessIndex": "MEDIUM"}]
+
+
 def _graphql(payload: dict) -> dict:
     """The GraphQL the plugin asks of the demo account: a token, the gas units, the dispatches, the
-    Home Mini's devices and readings."""
+    Home Mini's devices and readings, Octoplus events and points, and Greener Nights."""
     query = payload.get("query", "")
     variables = payload.get("variables") or {}
+    if "customerFlexibilityCampaignEvents" in query:
+        events = DEMO_EVENTS.get(variables.get("slug"), [])
+        return {"data": {"customerFlexibilityCampaignEvents": {"edges": [{"node": e} for e in events]}}}
+    if "octoplusAccountInfo" in query:
+        return {"data": {"octoplusAccountInfo": {"isOctoplusEnrolled": True}}}
+    if "loyaltyPointLedgers" in query:
+        return {"data": {"loyaltyPointLedgers": [{"balanceCarriedForward": "1850"}]}}
+    if "greenerNightsForecast" in query:
+        return {"data": {"greenerNightsForecast": _greener_nights()}}
     if "smartMeterTelemetry" in query:
         if variables.get("deviceId") not in DEMO_DEVICES:
             return {"errors": [{"message": "Device not found", "extensions": {"errorCode": "KT-CT-4301"}}]}
@@ -224,4 +249,5 @@ class DemoAdapter(BaseAdapter):
 def demo_session() -> requests.Session:
     session = requests.Session()
     session.mount(DEMO_ORIGIN, DemoAdapter())
+    session.mount(DEMO_BACKEND, DemoAdapter())
     return session

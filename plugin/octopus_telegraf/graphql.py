@@ -197,21 +197,23 @@ class Kraken:
         self.calls = 0  # made by this process, token calls included
         self._token: tuple[str, float] | None = None
 
-    def query(self, query: str, variables: dict) -> dict:
-        """The `data` of a query. Raises GraphQLError, BudgetSpent or ApiError."""
+    def query(self, query: str, variables: dict, backend: str | None = None) -> dict:
+        """The `data` of a query, on OCTO_API_URL, or on the `backend` origin (OCTO_BACKEND_API_URL), which
+        takes the bare token, without `JWT `. Raises GraphQLError, BudgetSpent or ApiError."""
+        url = f"{backend}/v1/graphql/" if backend else self.url
         try:
-            return self._call(query, variables, self._token_now())
+            return self._call(query, variables, self._token_now(), url, bare=bool(backend))
         except GraphQLError as exc:
             if exc.code not in TOKEN_EXPIRED | AUTH_FAILED:
                 raise
             log.debug(f"GraphQL: token refused ({exc.code}); obtaining a new one")
             self._token = None  # once: a new token, the call repeated once
-            return self._call(query, variables, self._token_now())
+            return self._call(query, variables, self._token_now(), url, bare=bool(backend))
 
     def _token_now(self) -> str:
         if self._token and time.monotonic() < self._token[1]:
             return self._token[0]
-        data = self._call(TOKEN_MUTATION, {"key": self.api_key}, None)
+        data = self._call(TOKEN_MUTATION, {"key": self.api_key}, None)  # the key: OCTO_API_URL only
         answer = data.get("obtainKrakenToken")
         token = answer.get("token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not TOKEN_TEXT.fullmatch(token):
@@ -221,12 +223,12 @@ class Kraken:
         self._token = (token, time.monotonic() + TOKEN_SECONDS)
         return token
 
-    def _call(self, query: str, variables: dict, token: str | None) -> dict:
+    def _call(self, query: str, variables: dict, token: str | None, url: str | None = None, bare=False) -> dict:
         self.budget.take()
         self.calls += 1
-        headers = {"Authorization": f"JWT {token}"} if token else None
+        headers = {"Authorization": token if bare else f"JWT {token}"} if token else None
         try:
-            body = self.client.get_json(self.url, authenticated=False, headers=headers, retries=0,
+            body = self.client.get_json(url or self.url, authenticated=False, headers=headers, retries=0,
                                         payload={"query": query, "variables": variables})  # never retried in a loop
         except ApiError as exc:
             if exc.status == 429:  # as much a request to slow down as KT-CT-1199

@@ -74,12 +74,14 @@ def run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_d
 def use_demo(settings):
     """Point the settings at the built-in demo account; its requests session answers for the API."""
     from .catalogue import parse_compare
-    from .demo import DEMO_ACCOUNT, DEMO_COMPARE, DEMO_ORIGIN, DEMO_START_NS, demo_session
+    from .demo import DEMO_ACCOUNT, DEMO_BACKEND, DEMO_COMPARE, DEMO_ORIGIN, DEMO_START_NS, demo_session
 
     settings.meters = []  # all found in the demo account, with their tariffs
     settings.account_number = DEMO_ACCOUNT
     settings.gas_unit = "m3"
-    settings.api_url = DEMO_ORIGIN
+    settings.api_url, settings.backend_url = DEMO_ORIGIN, DEMO_BACKEND
+    if os.environ.get("OCTO_EVENTS", "").strip().lower() not in ("false", "0", "no"):
+        settings.events = True  # the demo's Power Down and Power Up sessions, Octopoints and Greener Nights
     settings.api_key = None  # the demo needs none, and a real one must not go anywhere
     if settings.backfill_from_ns is None:
         settings.backfill_from_ns = DEMO_START_NS
@@ -104,7 +106,12 @@ def _collector(settings, client, kraken, directory, dry_run):
 
         account = Account(client, settings.account_number, settings.gas_unit, kraken)
         dispatches = Dispatches(kraken, settings.account_number, state.dispatches)
-    collector = Collector(settings, client, state, write_lines, account, dispatches)
+    events = None
+    if settings.events and kraken is not None and settings.schema == "octopus":
+        from .events import Events
+
+        events = Events(kraken, settings, state.events)
+    collector = Collector(settings, client, state, write_lines, account, dispatches, events)
     meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters) or "none"
     source = f" + account {settings.account_number}" if account else ""
     kept = "not kept (demo)" if not directory else f"{state.path} (read only: --dry-run)" if dry_run else state.path

@@ -72,6 +72,10 @@ SETTINGS = [
                            "flux_export), a product code or a tariff code; e.g. agile=agile,go=go"),
     ("OCTO_COMPARE_DETAIL", "day", "comparison points: day (one per meter, day and comparison) or half-hour"),
     ("OCTO_REGION", None, "region letter A-P for comparisons, when the account cannot tell it"),
+    ("OCTO_EVENTS", "false", "true: Octoplus events (Power Down, Power Up), Octopoints and Greener Nights (GraphQL; "
+                            "needs OCTO_ACCOUNT_NUMBER)"),
+    ("OCTO_BACKEND_API_URL", "https://api.backend.octopus.energy", "the second GraphQL origin, for Greener Nights "
+                                                                   "(https, or http on loopback only)"),
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
     ("OCTO_DEMO_UNTIL", None, "--demo only: the London date its four weeks end on (default: today); pins the demo"),
 ]
@@ -119,6 +123,8 @@ class Settings:
     graphql_per_hour: int = 60
     live_backfill_minutes: float = 60
     live_grouping: str = "TEN_SECONDS"
+    events: bool = False
+    backend_url: str = "https://api.backend.octopus.energy"
     compare: list = field(default_factory=list)  # [Comparison] (comparisons.py), in the order given
     compare_detail: str = "day"
     region: str | None = None
@@ -163,17 +169,18 @@ def _choice(raw: dict, name: str, choices: dict[str, str]) -> str:
         raise SettingsError(f"{name} must be one of {allowed}, not {text!r}") from None
 
 
-def _api_url(raw: dict) -> str:
-    text = raw["OCTO_API_URL"].rstrip("/")
+def _api_url(raw: dict, name: str = "OCTO_API_URL") -> str:
+    text = raw[name].rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.path or parts.query:
-        raise SettingsError(f"OCTO_API_URL must be an origin like {DEFAULT_API_URL}, not {text!r}")
+        default = next(d for n, d, _ in SETTINGS if n == name)
+        raise SettingsError(f"{name} must be an origin like {default}, not {text!r}")
     try:
         parts.port  # noqa: B018 - urllib raises for a port outside 0-65535
     except ValueError:
-        raise SettingsError(f"OCTO_API_URL has a port that does not exist: {text!r}") from None
+        raise SettingsError(f"{name} has a port that does not exist: {text!r}") from None
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise SettingsError("OCTO_API_URL must use https unless its host is loopback (the key would travel in clear)")
+        raise SettingsError(f"{name} must use https unless its host is loopback (a secret would travel in clear)")
     return text
 
 
@@ -255,6 +262,8 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, ne
             value = None  # Telegraf leaves "${VAR}" as it is when VAR is not set in its environment
         raw[name] = value if value else default  # empty = unset, as Docker passes `VAR=`
 
+    if raw["OCTO_EVENTS"].lower() in ("true", "1", "yes") and not raw["OCTO_ACCOUNT_NUMBER"] and not demo:
+        raise SettingsError("OCTO_EVENTS=true needs OCTO_ACCOUNT_NUMBER (the events are the account's)")
     if needs_account and not raw["OCTO_ACCOUNT_NUMBER"] and not demo:  # before any meter: it finds them
         raise SettingsError(f"OCTO_ACCOUNT_NUMBER is required for {needs_account} (it looks like A-1234ABCD)")
     demo_until = raw["OCTO_DEMO_UNTIL"]
@@ -324,6 +333,9 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, ne
         graphql_per_hour=_number(raw, "OCTO_GRAPHQL_MAX_PER_HOUR", integer=True, minimum=1, maximum=100),
         live_backfill_minutes=_number(raw, "OCTO_LIVE_BACKFILL_MINUTES", minimum=1, maximum=7 * 24 * 60),
         live_grouping=_choice(raw, "OCTO_LIVE_GROUPING", {g.lower(): g for g in LIVE_GROUPINGS}),
+        events=_choice(raw, "OCTO_EVENTS", {"true": True, "false": False, "1": True, "0": False, "yes": True,
+                                            "no": False}),
+        backend_url=_api_url(raw, "OCTO_BACKEND_API_URL"),
         compare=_compare(raw["OCTO_COMPARE"]),
         compare_detail=_choice(raw, "OCTO_COMPARE_DETAIL", {"day": "day", "half-hour": "half-hour",
                                                             "half_hour": "half-hour"}),

@@ -152,6 +152,7 @@ class State:
         self.tariffs: dict[str, RateSeries] = {}  # "tariff code|kind" -> rates
         self.dispatches = DispatchLog()  # Intelligent Octopus smart charges, the look-back's only
         self.compare: dict = {}  # tariff comparison: products' sale windows, regions (catalogue.py)
+        self.events: dict = {}  # Octoplus events, Octopoints, Greener Nights: asked when, printed what (events.py)
 
     def load(self) -> None:
         if self.path and load_json(self.path, self._decode, "info", "no saved state", "a fresh backfill"):
@@ -164,10 +165,10 @@ class State:
         tariffs = {key: RateSeries.from_json(value) for key, value in data.get("tariffs", {}).items()}
         self.meters, self.tariffs = meters, tariffs
         self.dispatches = DispatchLog.from_json(data.get("dispatches", {}))
-        compare = data.get("compare", {})
-        if not isinstance(compare, dict):
-            raise ValueError("compare")
-        self.compare = compare
+        compare, events = data.get("compare", {}), data.get("events", {})
+        if not isinstance(compare, dict) or not isinstance(events, dict):
+            raise ValueError("compare or events")
+        self.compare, self.events = compare, events
 
     def save(self) -> None:
         if not self.path or self.read_only:
@@ -175,7 +176,8 @@ class State:
         write_atomic(self.path, json.dumps({"version": FORMAT_VERSION,
                                             "meters": {key: p.to_json() for key, p in self.meters.items()},
                                             "tariffs": {key: s.to_json() for key, s in self.tariffs.items()},
-                                            "dispatches": self.dispatches.to_json(), "compare": self.compare},
+                                            "dispatches": self.dispatches.to_json(), "compare": self.compare,
+                                            "events": self.events},
                                            separators=(",", ":")))
 
 

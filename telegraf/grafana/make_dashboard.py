@@ -69,6 +69,17 @@ PANELS = [
      "Each comparison's daily cost (export: earnings) and your actual bill of the same meters.",
      [("", f'SELECT sum("cost_gbp") AS "compared", sum("earnings_gbp") AS "earned", sum("actual_gbp") AS "yours" '
            f'FROM "octopus_comparison_daily" WHERE $timeFilter GROUP BY time(1d), "compare" {LONDON_DAYS}')]),
+    ("Octopoints", "stat", "none", (0, 60, 6, 4), "7d",
+     "The Octoplus points balance (OCTO_EVENTS=true, enrolled accounts), read at most hourly.",
+     [("", 'SELECT last("balance") FROM "octopus_octopoints" WHERE $timeFilter')]),
+]
+# (name, colour, query, text column, tags column): marks on every time-series panel (OCTO_EVENTS=true)
+ANNOTATIONS = [
+    ("Power Down / Power Up sessions", "orange",
+     'SELECT "duration_s", "code", "kind" FROM "octopus_event" WHERE $timeFilter', "code", "kind"),
+    ("Greener Nights (ever flagged)", "green",
+     'SELECT "score", "index" FROM "octopus_greener_night" WHERE $timeFilter AND "ever_flagged" = true',
+     "index", ""),
 ]
 
 
@@ -92,6 +103,9 @@ def dashboard() -> dict:
             "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "influxdb",
                                      "label": "Data source",
                                      "current": {"text": "InfluxDB (octopus)", "value": "octopus-influxdb"}}]},
+            "annotations": {"list": [
+                {"name": name, "datasource": DS, "enable": True, "iconColor": colour, "query": query,
+                 "textColumn": text, "tagsColumn": tags} for name, colour, query, text, tags in ANNOTATIONS]},
             "panels": panels}
 
 
