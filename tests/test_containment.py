@@ -562,3 +562,29 @@ def test_a_split_iog_backfill_prices_every_half_hour_as_one_gather_does(fake, io
     assert split == whole
     assert len([key for key in whole if key[0] == "octopus_consumption"]) == DAY_HALF_HOURS
 
+
+
+@pytest.mark.parametrize("cut", [80, 120, 200, 900])
+def test_every_cut_masks_first(monkeypatch, cut):
+    """log.clip (GraphQL messages 120, REST details 200, a state error 80) and the line limit (900): a key or a
+    token straddling the cut leaves none of its characters."""
+    from octopus_telegraf import enrichment, log
+
+    key, token = "sk_live_abcdefghijklmnopqrs", "eyJhbGciOi.JIUzI1NiJ9.eyJzdWIi"
+    monkeypatch.setattr(log, "_secrets", [key, token])
+    for secret in (key, token):
+        for offset in range(1, len(secret)):
+            text = "x" * (cut - offset) + secret + " and more after it"
+            assert_no_piece_of(secret, log.clip(text, cut))
+            assert_no_piece_of(secret, log._clean(text))
+    said = []
+    monkeypatch.setattr(log, "log", lambda level, message: said.append(log._clean(message)))
+    boundary = enrichment.Enrichment("a part")
+
+    def fails():
+        raise ValueError("y" * 110 + token + " " + key)
+
+    assert boundary.run(fails) is None
+    (line,) = said
+    assert_no_piece_of(token, line)
+    assert_no_piece_of(key, line)
