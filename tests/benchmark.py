@@ -7,6 +7,8 @@
 4. HTTP requests per steady-state gather
 5. tariff comparison: a 1-year backfill with three comparisons (Agile, Go, Tracker), requests and time
    (`--only compare` runs this part alone)
+6. GraphQL calls per hour of each part, over 12 simulated hours of gathers every 30 minutes with everything
+   on (`--only graphql`)
 """
 
 import argparse
@@ -237,6 +239,54 @@ def comparison_backfill():
     return wall, rss, lines, kinds, steady
 
 
+def graphql_per_hour(hours: int = 12) -> dict[str, float]:
+    """The main service's GraphQL calls per hour by part, on an Intelligent account with gas (OCTO_GAS_UNIT=auto)
+    and OCTO_EVENTS=true, gathering every 30 minutes for `hours` of a clock moved on between gathers."""
+    from octopus_telegraf import graphql, log
+    from octopus_telegraf.account import Account
+    from octopus_telegraf.api import Client
+    from octopus_telegraf.dispatches import Dispatches
+    from octopus_telegraf.events import Events
+
+    fake = FakeOctopus()
+    fake.add_meter(*IMPORT, london(2024, 3, 1), london(2024, 3, 3))
+    fake.add_meter(*GAS, london(2024, 3, 1), london(2024, 3, 3))
+    iog = "E-1R-INTELLI-VAR-24-10-29-C"
+    fake.accounts[ACCOUNT] = account_document([agreement(iog, london(2024, 1, 1))],
+                                              gas_agreements=[agreement("G-1R-VAR-22-11-01-C", london(2024, 1, 1))])
+    fake.gas_units[GAS[2]] = "m³"
+    fake.campaign_events = {"octoplus-saving-sessions": [], "free_electricity": []}
+    log.configure("error")  # the fake has no rates for these tariffs: their warnings are not the figure
+    offset = [0.0]
+    real = time.time, time.monotonic, time.time_ns, graphql._boot_clock
+    time.time, time.monotonic = (lambda: real[0]() + offset[0]), (lambda: real[1]() + offset[0])
+    time.time_ns = lambda: real[2]() + int(offset[0] * 1e9)
+    graphql._boot_clock = lambda: real[3]() + offset[0]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = load({"OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url, "OCTO_ACCOUNT_NUMBER": ACCOUNT,
+                             "OCTO_GAS_UNIT": "auto", "OCTO_EVENTS": "true", "OCTO_BACKEND_API_URL": fake.backend_url,
+                             "OCTO_STATE_DIR": tmp, "OCTO_BACKFILL_FROM": "2024-03-01", "OCTO_LOG_LEVEL": "error"})
+            client = Client(settings.api_url, settings.api_key, 30, threading.Event())
+            kraken = graphql.Kraken(client, settings.api_key, graphql.Budget(tmp, settings.graphql_per_hour))
+            state = State(tmp)
+            collector = Collector(settings, client, state, lambda lines: None,
+                                  Account(client, ACCOUNT, "auto", kraken),
+                                  Dispatches(kraken, ACCOUNT, state.dispatches), Events(kraken, settings, state.events))
+            for _ in range(2 * hours):
+                collector.gather()
+                offset[0] += 1800
+    finally:
+        time.time, time.monotonic, time.time_ns, graphql._boot_clock = real
+    words = {"token": "obtainKrakenToken", "dispatches": "completedDispatches", "gas units": "consumptionUnits",
+             "events": "customerFlexibilityCampaignEvents", "Octoplus enrolment": "octoplusAccountInfo",
+             "Octopoints": "loyaltyPointLedgers"}
+    counts = {part: len(fake.graphql_queries(word)) / hours for part, word in words.items()}
+    counts["Greener Nights (backend)"] = len(fake.backend_calls) / hours
+    fake.close()
+    return counts
+
+
 def fifty_meters(days: int = 30):
     """An account of 50 meter points on one Agile tariff: a backfill gather, then steady-state gathers."""
     from test_prices import AGILE, agile_price
@@ -319,11 +369,14 @@ def main():
     parser.add_argument("--before", metavar="COMMAND",
                         help="an older install's octopus-telegraf, measured beside this one in the one-gather runs "
                         "(e.g. a venv made from the commit before the streaming rewrite)")
-    parser.add_argument("--only", choices=["compare"], help="run one part alone")
+    parser.add_argument("--only", choices=["compare", "graphql"], help="run one part alone")
     args = parser.parse_args()
     assert COMMAND, "pip install . first"
     if args.only == "compare":
         print_comparison()
+        return
+    if args.only == "graphql":
+        print_graphql()
         return
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for the in-process figure
     rate, best = throughput()
@@ -353,6 +406,7 @@ def main():
     print(f"live: 24 hours of 10-second readings in one `live --once`: {lines:,} readings, {wall:.2f} s wall, "
           f"peak RSS {rss:.1f} MiB, {calls} GraphQL calls (token, devices, telemetry)")
     print_comparison()
+    print_graphql()
     fifty = fifty_meters()
     print(f"50 meters on Agile, 30-day backfill in one gather: {fifty['backfill_s']:.1f} s, peak RSS "
           f"{fifty['backfill_rss']:.1f} MiB, {fifty['printed']:,} half-hours, {fifty['backfill_requests']} requests")
@@ -366,6 +420,12 @@ def print_comparison():
           f"wall, peak RSS {rss:.1f} MiB, {lines:,} lines; {sum(kinds.values())} requests "
           f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}); steady-state gather: {steady:.1f} requests "
           f"(the consumption page)")
+
+
+def print_graphql():
+    counts = graphql_per_hour()
+    print(f"GraphQL calls per hour, main service, IOG + gas auto + OCTO_EVENTS, a gather every 30 minutes for 12 "
+          f"hours: {sum(counts.values()):.2f} in all; " + ", ".join(f"{k} {v:.2f}" for k, v in counts.items()))
 
 
 if __name__ == "__main__":
