@@ -242,7 +242,7 @@ def comparison_backfill():
 def graphql_per_hour(hours: int = 12) -> dict[str, float]:
     """The main service's GraphQL calls per hour by part, on an Intelligent account with gas (OCTO_GAS_UNIT=auto)
     and OCTO_EVENTS=true, gathering every 30 minutes for `hours` of a clock moved on between gathers."""
-    from octopus_telegraf import graphql, log
+    from octopus_telegraf import budget, graphql, log
     from octopus_telegraf.account import Account
     from octopus_telegraf.api import Client
     from octopus_telegraf.dispatches import Dispatches
@@ -258,17 +258,17 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
     fake.campaign_events = {"octoplus-saving-sessions": [], "free_electricity": []}
     log.configure("error")  # the fake has no rates for these tariffs: their warnings are not the figure
     offset = [0.0]
-    real = time.time, time.monotonic, time.time_ns, graphql._boot_clock
+    real = time.time, time.monotonic, time.time_ns, budget._boot_clock
     time.time, time.monotonic = (lambda: real[0]() + offset[0]), (lambda: real[1]() + offset[0])
     time.time_ns = lambda: real[2]() + int(offset[0] * 1e9)
-    graphql._boot_clock = lambda: real[3]() + offset[0]
+    budget._boot_clock = lambda: real[3]() + offset[0]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load({"OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url, "OCTO_ACCOUNT_NUMBER": ACCOUNT,
                              "OCTO_GAS_UNIT": "auto", "OCTO_EVENTS": "true", "OCTO_BACKEND_API_URL": fake.backend_url,
                              "OCTO_STATE_DIR": tmp, "OCTO_BACKFILL_FROM": "2024-03-01", "OCTO_LOG_LEVEL": "error"})
             client = Client(settings.api_url, settings.api_key, 30, threading.Event())
-            kraken = graphql.Kraken(client, settings.api_key, graphql.Budget(tmp, settings.graphql_per_hour))
+            kraken = graphql.Kraken(client, settings.api_key, budget.Budget(tmp, settings.graphql_per_hour))
             state = State(tmp)
             collector = Collector(settings, client, state, lambda lines: None,
                                   Account(client, ACCOUNT, "auto", kraken),
@@ -277,7 +277,7 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
                 collector.gather()
                 offset[0] += 1800
     finally:
-        time.time, time.monotonic, time.time_ns, graphql._boot_clock = real
+        time.time, time.monotonic, time.time_ns, budget._boot_clock = real
     words = {"token": "obtainKrakenToken", "dispatches": "completedDispatches", "gas units": "consumptionUnits",
              "events": "customerFlexibilityCampaignEvents", "Octoplus enrolment": "octoplusAccountInfo",
              "Octopoints": "loyaltyPointLedgers"}

@@ -8,7 +8,7 @@ import time
 
 from . import log
 from .api import ApiError
-from .graphql import BudgetSpent
+from .budget import BudgetSpent
 
 FIRST_WAIT = 60.0
 LONGEST_WAIT = 1800.0

@@ -58,7 +58,8 @@ def run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_d
             return code
     kraken = None
     if settings.account_number:
-        from .graphql import Budget, Kraken
+        from .budget import Budget
+        from .graphql import Kraken
 
         kraken = Kraken(api, settings.api_key, Budget(directory, settings.graphql_per_hour))
     collector = _live_collector(settings, kraken, directory, dry_run) if live else \

@@ -1,21 +1,19 @@
 """One meter's gather, in one pass: pages -> rows -> chosen -> priced -> lines -> saved.
 
-Rows are parsed per page, the new or changed half-hours chosen within the point budget, priced by
-the price book, turned into lines by the meter's formatter, printed and saved together.
+Rows are parsed per page and the new or changed half-hours chosen within the point budget (rows.py),
+priced by the price book, turned into lines by the meter's formatter, with the London days they
+complete (days.py), printed and saved together.
 """
 
-import math
 import time
 from bisect import bisect_left
 from dataclasses import replace
-from functools import reduce
-from itertools import compress, repeat
-from operator import add, itemgetter, lt, mul, ne, truediv
 
 from . import log
 from .api import ApiError
+from .days import DayPoints
 from .lineprotocol import LineProtocolError
-from .pagestream import row_start_text
+from .rows import choose, held_back, parse_rows
 from .settings import Meter
 from .state import MeterProgress
 from .timeutil import (
@@ -23,116 +21,9 @@ from .timeutil import (
     HOUR_NS,
     NS_PER_SECOND,
     floor_half_hour,
-    iso_times_to_ns,
-    iso_to_ns,
     london_day_start,
-    london_days,
     ns_to_utc_z,
 )
-
-MAX_ROW_NS = 2**62  # about the year 2116: a later time would overflow InfluxDB's int64 nanoseconds
-FUTURE_SLACK_NS = 3600 * NS_PER_SECOND  # consumption is measured, never forecast
-
-
-_ROW_FIELDS = itemgetter("consumption", "interval_start", "interval_end")
-
-
-def parse_rows(results: list, on_bad, now_ns: int) -> tuple[list[int], list[int], list[float]]:
-    """(starts ns, ends ns, consumptions) of the rows as the page stream decodes them, sorted by
-    start; `on_bad(reason)` for each unusable row. A half-hour listed twice keeps its last value, so
-    every gather agrees on one."""
-    columns = _contiguous_rows(results, now_ns)
-    return columns if columns is not None else rows_one_by_one(results, on_bad, now_ns)
-
-
-def rows_one_by_one(results: list, on_bad, now_ns: int) -> tuple[list[int], list[int], list[float]]:
-    """parse_rows for any chunk: each row checked and parsed on its own."""
-    rows: dict[int, tuple[int, int, float]] = {}
-    previous_text = previous_ns = None
-    for row in results:
-        try:
-            start_text, end_text, value = row["interval_start"], row["interval_end"], row["consumption"]
-            if type(start_text) is not str or type(end_text) is not str:
-                raise TypeError("interval times must be text")
-            if type(value) is int:
-                value = float(value)
-            # a half-hour's start is the previous one's end: each time is parsed once, not twice
-            start = previous_ns if start_text == previous_text else iso_to_ns(start_text)
-            end = iso_to_ns(end_text)
-            previous_text, previous_ns = end_text, end
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            on_bad(f"unreadable row ({type(exc).__name__})")
-            continue
-        if type(value) is not float or not math.isfinite(value):
-            on_bad(f"consumption {value!r:.40} is not a finite number")
-            continue
-        if not 0 <= start < end < MAX_ROW_NS:
-            on_bad("interval ends before it starts, or lies outside 1970-2116")
-            continue
-        if start > now_ns + FUTURE_SLACK_NS:
-            on_bad("interval in the future (is this machine's clock right?)")
-            continue
-        rows[start] = (start, end, value)
-    ordered = sorted(rows.values())
-    return [row[0] for row in ordered], [row[1] for row in ordered], [row[2] for row in ordered]
-
-
-def _contiguous_rows(results: list, now_ns: int) -> tuple[list[int], list[int], list[float]] | None:
-    """What parse_rows gives, column by column, for the usual chunk: good rows, each starting where the
-    one before ended (so in order, none twice), every time in the API's own shape. None for any other
-    chunk, which is then read row by row."""
-    try:
-        values, starts, ends = zip(*map(_ROW_FIELDS, results), strict=True)
-    except (KeyError, TypeError, ValueError):  # a row of another shape, or no rows
-        return None
-    if starts[1:] != ends[:-1] or not set(map(type, values)) <= {float, int}:
-        return None
-    end_ns = iso_times_to_ns(ends)
-    first = iso_times_to_ns(starts[:1])
-    try:
-        values = list(map(float, values))
-    except OverflowError:
-        return None
-    if end_ns is None or first is None or not all(map(math.isfinite, values)):
-        return None
-    start_ns = first + end_ns[:-1]
-    if (start_ns[0] < 0 or end_ns[-1] >= MAX_ROW_NS or start_ns[-1] > now_ns + FUTURE_SLACK_NS
-            or not all(map(lt, start_ns, end_ns))):
-        return None
-    return start_ns, end_ns, values
-
-
-def held_back(chunks):
-    """The chunks with each one's last half-hour held until the next chunk has come: a half-hour the
-    API lists twice, side by side, even across a chunk's edge, is resolved to its last value."""
-    held = []
-    for chunk in chunks:
-        chunk = held + chunk
-        cut = len(chunk) - 1
-        while cut > 0 and row_start_text(chunk[cut - 1]) == row_start_text(chunk[-1]):
-            cut -= 1
-        held = chunk[cut:]
-        yield chunk[:cut]
-    if held:
-        yield held
-
-
-
-def choose(printed: dict, starts: list, ends: list, marks: list, room: int, per_row: int, per_day: int):
-    """The half-hours (indices) new or changed since printed, oldest first, as many as `room` lines
-    allow with `per_row` lines each and `per_day` more per London day (>= 23 h) they span. Returns
-    (indices, the start of the last half-hour looked at or None, whether room ran out)."""
-    chosen = list(compress(range(len(starts)), map(ne, map(printed.get, starts), marks)))
-    if not chosen:
-        return chosen, starts[-1], False
-    first = starts[chosen[0]]
-    day = 23 * HOUR_NS
-    if len(chosen) * per_row + ((ends[chosen[-1]] - first) // day + 1) * per_day <= room:
-        return chosen, starts[-1], False  # all of them: the usual case
-    for count, index in enumerate(chosen):
-        if (count + 1) * per_row + ((ends[index] - first) // day + 1) * per_day > room:
-            return chosen[:count], starts[index - 1] if index else None, True
-    raise AssertionError("unreachable: the last one did not fit")
 
 
 class Batch:
@@ -173,6 +64,7 @@ class MeterReader:
         self.lock = lock
         self.agreements = agreements  # (fuel, point) -> [Agreement]
         self.comparisons = comparisons  # OCTO_COMPARE: the same half-hours on other tariffs (comparisons.py)
+        self.days = DayPoints(prices, comparisons)  # standing charges, daily bills, compared days
         self.wait_until: dict[str, float] = {}  # meter key -> monotonic time a long Retry-After ends
         self.lookback_ns = int(settings.lookback_hours * HOUR_NS)
         self.budget_reached = False  # a meter stopped at OCTO_MAX_POINTS in this gather
@@ -289,10 +181,10 @@ class MeterReader:
                         ([starts[i] for i in todo], [ends[i] for i in todo], [marks[i] for i in todo])
                     lines.extend(self._print(formatter, printed, *chosen, skip))
                 if priced and (todo or not full):  # days whose charge was not known before are caught up too
-                    lines.extend(self._standing_lines(meter, formatter, progress, london_day_start(starts[0]),
+                    lines.extend(self.days.standing_lines(meter, formatter, progress, london_day_start(starts[0]),
                                                       ends[todo[-1]] if todo else ends[-1]))
                 if octopus:
-                    lines.extend(self._daily_lines(formatter, progress, starts[0], ends[-1]))
+                    lines.extend(self.days.daily_lines(formatter, progress, starts[0], ends[-1]))
                 if cursor is not None and (progress.cursor_ns is None or cursor > progress.cursor_ns):
                     progress.cursor_ns = cursor
                 if full:
@@ -321,57 +213,6 @@ class MeterReader:
                 printed[start] = mark
             return out
         printed.update(zip(starts, marks, strict=True))
-        return out
-
-    def _standing_lines(self, meter, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
-        """octopus_standing_charge once per London day (23, 24 or 25 hours) with data printed; none for a
-        tariff without one (an export tariff's 0 p), so that a day's charges add up per fuel. A day whose
-        charge could not be asked yet (a 404, a failed request) stops the count there: it and the days
-        after it are printed when the charge is known, not skipped for good."""
-        out = []
-        for day in london_days(from_ns, to_ns):
-            if progress.standing_through_ns is not None and day <= progress.standing_through_ns:
-                continue
-            charge = self.prices.standing_charge(meter, day)
-            if charge is None and not self.prices.standing_settled(meter, day):
-                break
-            if charge is not None and (charge[1][2] or charge[1][3]):
-                tariff, row = charge
-                out.append(formatter.standing_line(day, tariff, row[2], row[3]))
-            progress.standing_through_ns = day
-        return out
-
-    def _daily_lines(self, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
-        """octopus_daily for each London day touching [from, to) whose half-hours are all in hand (46, 48
-        or 50; a day begun on the previous page counts), printed again when a late, corrected or
-        re-priced half-hour changes it. A day partly behind the look-back is left as it was printed."""
-        out = []
-        printed = progress.printed
-        midnights = london_days(from_ns, to_ns + 1)  # and the midnight at to_ns, if it is one
-        for day, next_day in zip(midnights, midnights[1:], strict=False):  # the days that ended by to_ns
-            charge = self.prices.standing_charge(formatter.meter, day) if formatter.priced else None
-            standing = charge[1][2] / 100 if charge and charge[1][2] else None
-            marks = list(map(printed.get, range(day, next_day, HALF_HOUR_NS)))
-            if None in marks:
-                # partly behind the look-back: its half-hours are as printed, but a standing charge known late
-                # still belongs in its bill
-                old = progress.daily.get(day)
-                if old is None or standing is None or old[2] == standing:
-                    continue
-                values = (*old[:2], standing)
-            else:
-                readings, rates, _ = zip(*marks, strict=True)
-                energy = formatter.kwhs(readings)
-                kwh = reduce(add, energy, 0.0)  # added in order, one by one, as a person would
-                money = None if None in rates else reduce(add, map(truediv, map(mul, energy, rates), repeat(100)), 0.0)
-                values = (kwh, money, standing)
-                if self.comparisons:
-                    actual = money if money is None or formatter.export else money + (standing or 0.0)
-                    out += self.comparisons.day_lines(formatter.meter, formatter, progress, day,
-                                                      list(range(day, next_day, HALF_HOUR_NS)), energy, actual)
-            if progress.daily.get(day) != values:
-                out.append(formatter.daily_line(day, *values))
-                progress.daily[day] = values
         return out
 
 
