@@ -187,9 +187,9 @@ def one_gather(years: int, meters, schema: str, commands: dict, runs: int = 5):
                           runs_[-1][2]) for name, runs_ in measured.items()}
 
 
-def comparison_backfill():
-    """A year of one import meter compared with Agile, Go and Tracker (a Tracker product change mid-year):
-    (wall s, peak RSS MiB, lines, requests by kind) of one --once, and the requests of a steady gather."""
+def comparison_fake() -> FakeOctopus:
+    """A year (2023) of one import meter on a variable tariff, and Agile, Go and Tracker products to compare
+    (a Tracker product change mid-year), region C."""
     fake = FakeOctopus()
     start, end = london(2023, 1, 1), london(2024, 1, 1)
     fake.add_meter(*IMPORT, start, end)
@@ -210,12 +210,20 @@ def comparison_backfill():
         fake.add_rates(code, "standing-charges", [(london(2022, 1, 1), None, 50.0, 47.62, None)])
     fake.add_rates("E-1R-AGILE-FLEX-22-11-25-C", "standard-unit-rates",
                    [(s, s + 1_800_000_000_000, 10 + s % 7, 9.5, None) for s in half_hours])
-    fake.add_rates("E-1R-GO-VAR-22-10-14-C", "standard-unit-rates",
-                   [(m + i * 5 * 3_600_000_000_000, m + (i + 1) * 5 * 3_600_000_000_000, 9.0 if i == 0 else 30.0,
-                     8.5, None) for m in midnights for i in range(2)])
+    hour = 3_600_000_000_000
+    fake.add_rates("E-1R-GO-VAR-22-10-14-C", "standard-unit-rates",  # off-peak 00:30-05:30, peak until 00:30
+                   [row for m in midnights for row in ((m + hour // 2, m + 11 * hour // 2, 9.0, 8.57, None),
+                                                       (m + 11 * hour // 2, m + 49 * hour // 2, 30.0, 28.57, None))])
     for code in ("E-1R-SILVER-FLEX-22-11-25-C", "E-1R-SILVER-23-07-01-C"):
         fake.add_rates(code, "standard-unit-rates",
                        [(m, m + 86_400_000_000_000, 20 + m % 5, 19.0, None) for m in midnights])
+    return fake
+
+
+def comparison_backfill():
+    """The year of comparison_fake() compared with Agile, Go and Tracker: (wall s, peak RSS MiB, lines,
+    requests by kind) of one --once, and the requests of a steady gather."""
+    fake = comparison_fake()
     with tempfile.TemporaryDirectory() as tmp:
         env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
                "OCTO_ACCOUNT_NUMBER": ACCOUNT, "OCTO_BACKFILL_FROM": "2023-01-01", "OCTO_STATE_DIR": f"{tmp}/s",
