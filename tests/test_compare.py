@@ -271,3 +271,21 @@ def test_the_demo_compares_agile_go_and_tracker():
     for name in ("agile", "go", "tracker"):
         assert f"\n  {name} " in out
     assert "28 complete London days, 2025-10-06 to 2025-11-02" in out
+
+
+@pytest.mark.parametrize("region", [None, "C"])
+def test_without_an_account_the_region_comes_from_the_gsp_unless_octo_region_says(fake, compared, region):
+    env = {k: v for k, v in compared.items() if k != "OCTO_ACCOUNT_NUMBER"}
+    env.update(OCTO_ELECTRIC_MPAN=IMPORT[1], OCTO_ELECTRIC_SN=IMPORT[2], OCTO_COMPARE="agile=agile",
+               OCTO_ELECTRIC_COST="25", **({"OCTO_REGION": region} if region else {}))
+    for code in (OLD_AGILE, NEW_AGILE):  # region C's tariffs: the same prices, their own codes
+        fake.rates[(code[:-1] + "C", "standard-unit-rates")] = fake.rates[(code, "standard-unit-rates")]
+        fake.rates[(code[:-1] + "C", "standing-charges")] = fake.rates[(code, "standing-charges")]
+    result = run_once(env)
+    tariffs = {tags["tariff"] for (_, tags, _) in (
+        (k[0], dict(k[1]), k[2]) for k in influx_view(result.stdout.decode().splitlines())
+        if k[0] == "octopus_comparison_daily")}
+    letter = region or REGION
+    assert tariffs == {OLD_AGILE[:-1] + letter, NEW_AGILE[:-1] + letter}, result.stderr
+    asked_gsp = [r for r in fake.requests if r.path == f"/v1/electricity-meter-points/{IMPORT[1]}/"]
+    assert len(asked_gsp) == (0 if region else 1)

@@ -134,3 +134,28 @@ def test_a_first_start_is_information_not_a_warning(fake, plugin_env):
     result = run_once({**plugin_env, **meter_env(IMPORT), "OCTO_BACKFILL_FROM": "2024-03-01"})
     stderr = result.stderr.decode()
     assert "I! no saved state at" in stderr and not [line for line in stderr.splitlines() if line[:3] in ("W! ", "E! ")]
+
+
+def test_the_readme_has_no_step_a_newcomer_trips_over():
+    text = README.read_text()
+    assert "`bucket` constant" not in text  # the data source's dbName is what names the bucket
+    assert 'tagexclude = ["host"]' in text and "omit_hostname = true` in `[agent]` would" in text
+    assert "git clone" in text.split("## Two commands on a fresh machine", 1)[1].split("```", 1)[0]
+    bare = re.findall(r"(?<![/\w])octopus-telegraf (?:discover --demo|--demo live --once|live --once)", text)
+    assert not bare, bare  # every command a reader copies works without an activated venv
+    for name in ("OCTO_LIVE_BACKFILL_MINUTES", "OCTO_LIVE_GROUPING", "OCTO_COMPARE", "OCTO_EVENTS"):
+        assert f"| `{name}`" in text, name
+    assert "tz('Europe/London')" in text and "InfluxDB 3" in text
+    dockerfile = (README.parent / "Dockerfile").read_text()
+    assert "--env-file telegraf/.env" in dockerfile and "drops the InfluxDB and Grafana passwords" in dockerfile
+
+
+def test_a_request_tried_once_does_not_say_after_1_attempts(fake, plugin_env):
+    from conftest import IMPORT, meter_env
+    from fake_octopus import london
+
+    fake.add_meter(*IMPORT, london(2024, 3, 1), london(2024, 3, 2))
+    fake.inject("status", status=503, path="/consumption/", times=3)
+    result = run_once({**plugin_env, **meter_env(IMPORT), "OCTO_BACKFILL_FROM": "2024-03-01", "OCTO_RETRY_PAUSE": "0"})
+    stderr = result.stderr.decode()
+    assert "after 3 attempts" in stderr and "after 1 attempts" not in stderr
