@@ -122,6 +122,7 @@ class RateBook:
         self.links: dict[str, dict[str, str]] = {}  # tariff code -> kind -> URL, per process
         self.products: dict[str, dict | None] = {}  # product code -> document (None: 404), per process
         self.unpriceable: dict[str, float] = {}  # "code|kind" -> monotonic time to ask again after a 404
+        self.told_404: set[str] = set()  # "code|kind" whose 404 has had its W! line in this process
 
     # -- lookups -----------------------------------------------------------------------------
     def tariff_at(self, meter, moment_ns: int) -> TariffCode | None:
@@ -210,9 +211,12 @@ class RateBook:
                         picked[row[0]] = (preference, row)
         except ApiError as exc:
             if exc.status == 404:
-                self.unpriceable[f"{tariff.code}|{kind}"] = time.monotonic() + UNPRICEABLE_SECONDS
-                log.warn(f"tariff {tariff.code}: no {kind} rates at the API (HTTP 404); using OCTO_*_COST if set "
-                         f"and asking again in {UNPRICEABLE_SECONDS // 60} minutes")
+                key = f"{tariff.code}|{kind}"
+                self.unpriceable[key] = time.monotonic() + UNPRICEABLE_SECONDS
+                (log.debug if key in self.told_404 else log.warn)(  # one line per tariff, not one an hour
+                    f"tariff {tariff.code}: no {kind} rates at the API (HTTP 404); using OCTO_*_COST if set "
+                    f"and asking again in {UNPRICEABLE_SECONDS // 60} minutes")
+                self.told_404.add(key)
                 return 0
             raise
         series.merge([row for _, row in picked.values()])
