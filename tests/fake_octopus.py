@@ -71,6 +71,7 @@ class Fault:
     seconds: float = 0.0
     extra_rows: int = 0
     body: bytes = b""  # kind "raw": sent as it is, HTTP 200
+    exact: bool = False  # the path must be `path` itself, not merely contain it
 
 
 @dataclass
@@ -207,7 +208,7 @@ class FakeOctopus:
     def _take_fault(self, path: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.times > 0 and fault.path in path:
+                if fault.times > 0 and (fault.path == path if fault.exact else fault.path in path):
                     fault.times -= 1
                     return fault
         return self.chaos(path) if self.chaos else None

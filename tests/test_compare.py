@@ -289,3 +289,24 @@ def test_without_an_account_the_region_comes_from_the_gsp_unless_octo_region_say
     assert tariffs == {OLD_AGILE[:-1] + letter, NEW_AGILE[:-1] + letter}, result.stderr
     asked_gsp = [r for r in fake.requests if r.path == f"/v1/electricity-meter-points/{IMPORT[1]}/"]
     assert len(asked_gsp) == (0 if region else 1)
+
+
+@pytest.mark.parametrize("fault", [
+    {"kind": "status", "status": 429, "retry_after": "600"},
+    {"kind": "html", "status": 502},
+    {"kind": "raw", "body": b'{"count": 1, "next": null, "results": null}'},
+    {"kind": "raw", "body": b'{"count": 4, "next": 7, "results": ["x", null, {"code": 5}, {"code": "AGILE-1"}]}'},
+    {"kind": "truncated"},
+])
+def test_an_odd_product_list_leaves_the_bill_printed(fake, compared, fault):
+    fake.inject(**fault, path="/v1/products/", exact=True, times=20)
+    result = run_once({**compared, "OCTO_RETRY_PAUSE": "0"})
+    stderr = result.stderr.decode()
+    assert result.returncode == 0 and "Traceback" not in stderr and "gather failed" not in stderr
+    printed = influx_view(result.stdout.decode().splitlines())
+    assert len([k for k in printed if k[0] == "octopus_consumption" and ("meter_point", IMPORT[1]) in k[1]]) == \
+        len(fake.data(*IMPORT))
+    assert len([k for k in printed if k[0] == "octopus_daily"]) == 3 * 7
+    families = ("agile", "tracker", "intel", "out")
+    said = [line for line in problems(stderr) if "tariff comparison" in line]
+    assert len(said) <= len(families), said  # one line per comparison and episode at most
