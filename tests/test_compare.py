@@ -310,3 +310,5 @@ def test_an_odd_product_list_leaves_the_bill_printed(fake, compared, fault):
     families = ("agile", "tracker", "intel", "out")
     said = [line for line in problems(stderr) if "tariff comparison" in line]
     assert len(said) <= len(families), said  # one line per comparison and episode at most
+    if fault["kind"] in ("status", "html"):  # one failed list (its retries), not one per comparison
+        assert len([r for r in fake.requests if r.path == "/v1/products/"]) <= 3

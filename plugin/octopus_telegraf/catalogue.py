@@ -3,10 +3,12 @@
 for a region (`GET /v1/products/{code}/`, through the rate book's per-process cache)."""
 
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from . import log
+from .api import ApiError
 from .enrichment import ShapeError
 from .timeutil import iso_to_ns, ns_to_utc_z
 
@@ -27,6 +29,7 @@ NAME = re.compile(r"[a-z0-9_]+")
 TARIFF_CODE = re.compile(r"[EG]-[0-9A-Z]+-[0-9A-Z]+(?:-[0-9A-Z]+)*-[A-P]")
 PRODUCT_CODE = re.compile(r"[0-9A-Z]+(?:-[0-9A-Z]+)+")
 PAYMENT_BLOCKS = ("direct_debit_monthly", "varying", "direct_debit_quarterly", "prepayment")
+LIST_PAUSE_SECONDS = 60  # shorter than any gather interval: the next gather asks again
 LIST_QUERY = {"brand": "OCTOPUS_ENERGY", "is_business": "false", "is_prepay": "false", "page_size": 100}
 
 
@@ -80,6 +83,7 @@ class Catalogue:
         self.store = store
         self.windows: dict[str, list] = store.setdefault("windows", {})
         self.asked: set[int] = set(store.setdefault("asked", []))
+        self.failed_until = 0.0  # monotonic
 
     def product_on(self, family: str, day_ns: int, today_ns: int) -> str | None:
         """The family's product on sale on the London day `day_ns`: the newest (by available_from), a code
@@ -101,14 +105,22 @@ class Catalogue:
         return max(on_sale)[2] if on_sale else None
 
     def _learn(self, day_ns: int) -> None:
+        """Ask the list of `day_ns`. A failed list is not asked again by the next comparison of the same
+        gather: they share it, so one failure is one request, not one per comparison."""
+        if time.monotonic() < self.failed_until:
+            raise ApiError("the product list failed a moment ago; it is asked again at the next gather")
         url = self.client.url("/v1/products/") + "?" + urlencode({**LIST_QUERY, "available_at": ns_to_utc_z(day_ns)})
         learned = 0
-        for results in self.client.pages(url, authenticated=False):
-            for product in results:
-                window = _window(product)
-                if window is not None:
-                    self.windows[product["code"]] = window
-                    learned += 1
+        try:
+            for results in self.client.pages(url, authenticated=False):
+                for product in results:
+                    window = _window(product)
+                    if window is not None:
+                        self.windows[product["code"]] = window
+                        learned += 1
+        except ApiError as exc:  # a Retry-After longer than the pause is honoured too
+            self.failed_until = max(time.monotonic() + LIST_PAUSE_SECONDS, exc.wait_until or 0.0)
+            raise
         self.asked.add(day_ns)
         self.store["asked"] = sorted(self.asked)[-400:]  # about a year of days asked: the rest are covered
         log.debug(f"products on sale {ns_to_utc_z(day_ns)}: {learned}")
