@@ -500,7 +500,7 @@ def one_and_many(env, tmp_path, max_points: int) -> tuple[dict, dict]:
     raise AssertionError("never finished")
 
 
-def demo_env(tmp_path, name) -> dict:
+def demo_state_env(tmp_path, name) -> dict:
     return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8", "OCTO_DEMO_UNTIL": DEMO_UNTIL,
             "OCTO_STATE_DIR": str(tmp_path / name), "OCTO_LOG_LEVEL": "debug"}
 
@@ -535,7 +535,7 @@ def run_with_restarts(env, sizes) -> list[str]:
 @pytest.fixture(scope="module")
 def demo_in_one_gather(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("one")
-    result = subprocess.run([COMMAND, "--demo", "--once", "--max-points", "1000000"], env=demo_env(tmp, "state"),
+    result = subprocess.run([COMMAND, "--demo", "--once", "--max-points", "1000000"], env=demo_state_env(tmp, "state"),
                             capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert b"OCTO_MAX_POINTS" not in result.stderr
     return influx_view(result.stdout.decode().splitlines())
@@ -543,14 +543,14 @@ def demo_in_one_gather(tmp_path_factory):
 
 @pytest.mark.parametrize("max_points", [1000, 100])
 def test_the_demo_cut_into_gathers_ends_with_the_same_points(demo_in_one_gather, launch, tmp_path, max_points):
-    held = influx_view(run_service_until_done(launch, demo_env(tmp_path, "state"), max_points))
+    held = influx_view(run_service_until_done(launch, demo_state_env(tmp_path, "state"), max_points))
     assert set(held) == set(demo_in_one_gather)
     assert held == demo_in_one_gather
 
 
 @pytest.mark.parametrize("sizes", [[1000], [300, 2500, 50]])
 def test_the_demo_cut_with_restarts_ends_with_the_same_points(demo_in_one_gather, tmp_path, sizes):
-    held = influx_view(run_with_restarts(demo_env(tmp_path, "state"), sizes))
+    held = influx_view(run_with_restarts(demo_state_env(tmp_path, "state"), sizes))
     assert set(held) == set(demo_in_one_gather)
     assert held == demo_in_one_gather
 

@@ -190,3 +190,24 @@ def test_a_backend_that_is_not_https_or_loopback_is_refused_at_start(events_env,
     result = run_once({**events_env, "OCTO_BACKEND_API_URL": url})
     assert result.returncode == 2
     assert result.stderr.decode().startswith("E! OCTO_BACKEND_API_URL")
+
+
+def test_a_session_printed_in_a_gather_whose_other_campaign_failed_is_printed_again(fake, events_env):
+    first = {"data": {"customerFlexibilityCampaignEvents": {"edges": [{"node": POWER_DOWN}]}}}
+    failed = {"errors": [{"message": "x", "extensions": {"errorCode": "KT-CT-9999"}}]}
+    fake.graphql_replies = [("customerFlexibilityCampaignEvents", first), ("customerFlexibilityCampaignEvents", failed)]
+    assert not points_of(run_once(events_env), "octopus_event")  # the gather's events: all or nothing
+    let_time_pass(events_env)
+    codes = {p["tags"]["code"] for p in points_of(run_once(events_env), "octopus_event")}
+    assert codes == {"SESSION-17", "FREE-3"}
+
+
+def test_an_index_with_quotes_is_written_escaped(fake, events_env, influxdb):
+    fake.greener_nights = [{"date": "2024-07-01", "isGreenerNight": True, "greennessScore": 80,
+                            "greennessIndex": 'VERY "HIGH" \\ '}]
+    lines = [line for line in run_once(events_env).stdout.decode().splitlines()
+             if line.startswith("octopus_greener_night")]
+    influxdb.create_database("nights")
+    influxdb.write("nights", lines)
+    (row,) = influxdb.query("nights", 'SELECT "index" FROM "octopus_greener_night"')
+    assert row["index"] == 'VERY "HIGH" \\ '

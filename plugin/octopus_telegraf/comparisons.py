@@ -91,7 +91,7 @@ class Comparisons:
             self.boundaries[item.name].run(self._prepare, item, meter, low_ns, high_ns, ahead_ns)
 
     def _prepare(self, item, meter, low_ns, high_ns, ahead_ns) -> None:
-        if item.product and not sells(self.books[item.name]._product(item.product), meter.fuel):
+        if item.product and not sells(self.books[item.name].product(item.product), meter.fuel):
             self.unsold.add((item.product, meter.fuel))  # a product code names its fuels only in its document
             return
         key = (item.name, meter.fuel, meter.point)
@@ -118,7 +118,7 @@ class Comparisons:
         dual = bool(own_code and own_code.dual)
         key = (product, meter.fuel, region, dual)
         if key not in self.codes:
-            self.codes[key] = tariff_for(self.books[item.name]._product(product), meter.fuel, region, dual)
+            self.codes[key] = tariff_for(self.books[item.name].product(product), meter.fuel, region, dual)
             if self.codes[key] is None:
                 log.warn(f"tariff comparison {item.name}: product {product} has no {meter.fuel} tariff in region "
                          f"{region}; those days are left out")

@@ -19,7 +19,7 @@ from datetime import time as clock
 from . import log
 from .api import origin
 from .enrichment import Enrichment, ShapeError, listed
-from .lineprotocol import escape_key, tag_prefix
+from .lineprotocol import escape_key, line, tag_prefix
 from .timeutil import LONDON, NS_PER_SECOND, datetime_to_ns, iso_to_ns, london_day_start
 
 SLUGS = {"octoplus-saving-sessions": "power_down", "free_electricity": "power_up"}
@@ -82,7 +82,8 @@ class Events:
 
     # -- Power Down and Power Up sessions -------------------------------------------------------------
     def _events(self, mpan: str) -> list[str]:
-        out = []
+        """Both campaigns' sessions, or nothing: a failure on the second leaves the first to be asked again."""
+        out, pending = [], []
         for slug, kind in SLUGS.items():
             data = self.kraken.query(EVENTS_QUERY, {"account": self.account, "mpan": mpan, "slug": slug})
             for node in listed(data, "customerFlexibilityCampaignEvents", "edges", "node"):
@@ -92,13 +93,11 @@ class Events:
                 code, start_ns, values = event
                 key = f"{kind}|{code}|{start_ns}"
                 if self.store["events"].get(key) != values:
-                    fields = f"duration_s={values[0]}i"
-                    if values[1] is not None:
-                        fields += f",joined={'true' if values[1] else 'false'}"
-                    if values[2] is not None:
-                        fields += f",points_per_kwh={values[2]}i"
-                    out.append(f"{tag_prefix('octopus_event', {'kind': kind, 'code': code})} {fields} {start_ns}")
-                    self.pending.append(("events", key, values))
+                    fields = {name: value for name, value in zip(("duration_s", "joined", "points_per_kwh"), values,
+                                                                 strict=True) if value is not None}
+                    out.append(line(tag_prefix("octopus_event", {"kind": kind, "code": code}), fields, start_ns))
+                    pending.append(("events", key, values))
+        self.pending += pending
         self._asked("events")
         return out
 
@@ -131,7 +130,7 @@ class Events:
             return []
         self.pending.append(("points", "", [balance, today]))
         now_ns = time.time_ns() // NS_PER_SECOND * NS_PER_SECOND
-        return [f"{tag_prefix('octopus_octopoints', {'account': self.account})} balance={balance}i {now_ns}"]
+        return [line(tag_prefix("octopus_octopoints", {"account": self.account}), {"balance": balance}, now_ns)]
 
     # -- Greener Nights ---------------------------------------------------------------------------------
     def _nights(self) -> list[str]:
@@ -147,9 +146,8 @@ class Events:
             values = [score, index, flagged, ever]
             if old != values:
                 stamp = datetime_to_ns(datetime.combine(date.fromisoformat(day), clock(23, 0), tzinfo=LONDON))
-                fields = (f"score={score}i,index=\"{index}\",greener_night={'true' if flagged else 'false'},"
-                          f"ever_flagged={'true' if ever else 'false'}")
-                out.append(f"octopus_greener_night {fields} {stamp}")
+                fields = {"score": score, "index": index, "greener_night": flagged, "ever_flagged": ever}
+                out.append(line("octopus_greener_night", fields, stamp))
                 self.pending.append(("nights", day, values))
         self._asked("nights")
         return out
@@ -191,7 +189,7 @@ def _night(night: dict):
         return None
     if score is None or not isinstance(index, str) or not index.isprintable() or len(index) > 40:
         return None
-    return day, score, index.replace("\\", "").replace('"', ""), night.get("isGreenerNight") is True
+    return day, score, index, night.get("isGreenerNight") is True  # the line escapes quotes and backslashes
 
 
 def _whole(value) -> int | None:

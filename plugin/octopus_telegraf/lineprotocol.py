@@ -52,6 +52,10 @@ def float_text(value: float) -> str:
 def format_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):  # a string field: quotes and backslashes escaped, no newline allowed
+        if not value.isprintable():
+            raise LineProtocolError(f"control character in {value!r}")
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, int):
         return f"{value}i"
     return float_text(float(value))

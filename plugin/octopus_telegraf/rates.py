@@ -244,7 +244,7 @@ class RateBook:
             links = self.links[tariff.code] = self._product_links(tariff)
         return links.get(kind)
 
-    def _product(self, product: str) -> dict | None:
+    def product(self, product: str) -> dict | None:
         """The product document, asked once per process: one product often sells electricity and gas."""
         if product not in self.products:
             try:
@@ -262,7 +262,7 @@ class RateBook:
         base = self.client.url(f"/v1/products/{quote(tariff.product, safe='')}/{fuel_path}/"
                                f"{quote(tariff.code, safe='')}")
         built = {kind: f"{base}/{path}/" for kind, path in KIND_PATHS.items()}
-        product = self._product(tariff.product)
+        product = self.product(tariff.product)
         if product is None:
             log.warn(f"tariff {tariff.code}: product {tariff.product} not found (HTTP 404); building rate URLs")
             return built

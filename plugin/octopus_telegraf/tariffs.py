@@ -49,16 +49,19 @@ class Prices(RateBook):
         known = [rate for rate in rates if rate is not None]
         return min(known) if known else None
 
-    def standing_charge(self, meter, day_ns: int) -> tuple[str, list] | None:
+    def _standing(self, meter, day_ns: int) -> tuple[TariffCode | None, RateSeries | None]:
+        """The tariff in force on the day, and its standing charges as far as they are known."""
         tariff = self.tariff_at(meter, day_ns)
-        series = self.series.get(f"{tariff.code}|standing") if tariff else None
+        return tariff, self.series.get(f"{tariff.code}|standing") if tariff else None
+
+    def standing_charge(self, meter, day_ns: int) -> tuple[str, list] | None:
+        tariff, series = self._standing(meter, day_ns)
         row = series.find(day_ns) if series else None
         return (tariff.code, row) if row else None
 
     def standing_settled(self, meter, day_ns: int) -> bool:
         """Is it known whether the day has a standing charge? (No tariff that day, or its charges asked.)"""
-        tariff = self.tariff_at(meter, day_ns)
-        series = self.series.get(f"{tariff.code}|standing") if tariff else None
+        tariff, series = self._standing(meter, day_ns)
         return tariff is None or (series is not None and series.covered_from is not None
                                   and series.covered_from <= day_ns < series.covered_to)
 
