@@ -4,7 +4,10 @@ import email.utils
 import http.client
 import json
 import re
+import socket
+import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
@@ -38,6 +41,106 @@ class ApiError(Exception):
     def needs_user(self) -> bool:
         """A refused key, an unknown meter, a TLS failure or a response nobody can read: E!, not W!."""
         return self._needs_user or self.malformed or self.status in (401, 403, 404)
+
+
+class OutOfTime(ApiError):
+    """The share of the gather given to this work is spent: it goes on at the next gather (not a fault)."""
+
+
+_limit = threading.local()  # the deadline of the work in hand in this thread (monotonic), if any
+
+
+@contextmanager
+def time_share(seconds: float):
+    """Within this block no request of this thread outlasts `seconds` from now (nor an outer share): an
+    enrichment's share of a gather, so that what it meets never holds up the rest."""
+    outer = getattr(_limit, "deadline", None)
+    deadline = time.monotonic() + seconds
+    _limit.deadline = deadline if outer is None else min(outer, deadline)
+    try:
+        yield
+    finally:
+        _limit.deadline = outer
+
+
+def time_left() -> float | None:
+    """Seconds left of the current share, or None when there is none."""
+    deadline = getattr(_limit, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
+
+
+class _Watchdog:
+    """A hard deadline for one whole exchange: connect, headers and body. The socket's own timeout is per
+    read, so a server that drips a header byte a second would never meet it; at the deadline the
+    connection's socket is shut, which ends any read in progress."""
+
+    def __init__(self, seconds: float):
+        self.connection = None  # set by _DeadlineConnection when the request goes out on it
+        self.fired = False
+        self.timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self.timer.daemon = True
+
+    def __enter__(self):
+        self.outer = getattr(_limit, "watchdog", None)
+        _limit.watchdog = self
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        _limit.watchdog = self.outer
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _DeadlineConnection:
+    """Mixed into urllib3's connections: each request tells the watchdog of its thread which socket it uses."""
+
+    def request(self, *args, **kwargs):
+        watchdog = getattr(_limit, "watchdog", None)
+        if watchdog is not None:
+            watchdog.connection = self
+            if watchdog.fired:
+                raise urllib3.exceptions.ReadTimeoutError(None, None, "deadline passed")
+        return super().request(*args, **kwargs)
+
+
+class _HTTPConnection(_DeadlineConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections that a watchdog can cut at the exchange's deadline."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def deadline_session() -> requests.Session:
+    session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, DeadlineAdapter())
+    return session
 
 
 class _Retryable(Exception):
@@ -97,7 +200,7 @@ class Client:
         self.token_origins: set[tuple] = set()  # other origins a GraphQL token may go to (OCTO_BACKEND_API_URL)
         self.requests_made = 0
         self.errors_seen = 0  # failed attempts, retried or not
-        self.session = session or requests.Session()
+        self.session = session or deadline_session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
 
@@ -110,19 +213,37 @@ class Client:
         attempt = 0
         while True:
             try:
-                response, started = self._open(url, authenticated, payload, headers)
-                with response:
-                    body = b"".join(self._body(response, started))
-                try:
-                    return json.loads(body)
-                except ValueError:
-                    raise _Retryable(f"HTTP 200 but not JSON{_describe(response, body)}", 200) from None
+                with self._exchange(url) as exchange:
+                    response = self._open(url, exchange, authenticated, payload, headers)
+                    with response:
+                        body = b"".join(self._body(response, exchange))
+                    try:
+                        return json.loads(body)
+                    except ValueError:
+                        raise _Retryable(f"HTTP 200 but not JSON{_describe(response, body)}", 200) from None
             except ApiError:
                 self.errors_seen += 1
                 raise
             except _Retryable as fault:
                 self._after_failure(fault, attempt, retries)
                 attempt += 1
+
+    @contextmanager
+    def _exchange(self, url: str):
+        """The whole of one request: at most OCTO_HTTP_TIMEOUT, or what is left of the share it runs in."""
+        left = time_left()
+        if left is not None and left <= 0.05:
+            raise OutOfTime("its share of this gather is spent")
+        seconds = self.timeout if left is None else min(self.timeout, left)
+        exchange = _Exchange(urlsplit(url).hostname, seconds, cut_by_share=left is not None and left < self.timeout)
+        with _Watchdog(seconds) as watchdog:
+            exchange.watchdog = watchdog
+            try:
+                yield exchange
+            except _Retryable as fault:
+                if watchdog.fired or exchange.over():
+                    raise exchange.timed_out() from None
+                raise fault
 
     def _after_failure(self, fault: "_Retryable", attempt: int, retries: int) -> None:
         """Count a failed attempt, then wait before the next one, or raise ApiError if there is none."""
@@ -131,37 +252,42 @@ class Client:
             raise ApiError(f"{fault}; Retry-After {fault.retry_after:.0f}s, waiting until then",
                            status=fault.status, wait_until=time.monotonic() + fault.retry_after,
                            retry_after=fault.retry_after) from None
+        left = time_left()
+        pause = fault.retry_after if fault.retry_after is not None else self.retry_pause * RETRY_BACKOFF ** attempt
+        if left is not None and attempt < retries and pause >= left:
+            raise OutOfTime(f"{fault} (no time left in this gather to try again)", status=fault.status) from None
         if attempt >= retries or self.stop.is_set():
             tries = f"after {attempt + 1} attempts" if attempt else "not retried"
             raise ApiError(f"{fault} ({tries})", status=fault.status, retry_after=fault.retry_after) from None
-        pause = fault.retry_after if fault.retry_after is not None else self.retry_pause * RETRY_BACKOFF ** attempt
         log.debug(f"{fault}; retrying in {pause:g}s")
         if self.stop.wait(pause):
             raise ApiError(f"{fault} (stopping)", status=fault.status) from None
 
-    def _open(self, url: str, authenticated: bool = True, payload=None, headers=None):
-        """Send one request; (response with its body still to read, monotonic start) for an HTTP 200."""
+    def _open(self, url: str, exchange: "_Exchange", authenticated: bool = True, payload=None, headers=None):
+        """Send one request; the response of an HTTP 200, its body still to read."""
         # The key goes to the configured origin only, whatever a `next` link says.
         auth = (self.api_key, "") if authenticated and self.api_key and self.same_origin(url) else None
         if headers and not (self.same_origin(url) or origin(url) in self.token_origins):
             headers = None  # a GraphQL token is as secret as the key
         self.requests_made += 1
-        started = time.monotonic()
         host = urlsplit(url).hostname
         method = "POST" if payload is not None else "GET"
+        seconds = exchange.seconds
         try:
             response = self.session.request(method, url, auth=auth, json=payload, headers=headers,
-                                            timeout=(min(self.timeout, 15.0), self.timeout),
+                                            timeout=(min(seconds, 15.0), seconds),
                                             allow_redirects=False, stream=True)
-            log.debug(f"{method} {_path(url)} -> {response.status_code} in {time.monotonic() - started:.2f}s")
+            log.debug(f"{method} {_path(url)} -> {response.status_code} in {exchange.elapsed():.2f}s")
             status = response.status_code
             if status == 200:
-                return response, started
+                return response
             with response:
-                body = b"".join(self._body(response, started))
+                body = b"".join(self._body(response, exchange))
         except requests.Timeout:
-            raise _Retryable(f"{host}: timed out after {self.timeout:g}s") from None
+            raise _Retryable(f"{host}: timed out after {seconds:g}s") from None
         except requests.exceptions.SSLError as exc:  # a wrong certificate does not mend itself in seconds
+            if exchange.watchdog.fired:
+                raise _Retryable(f"{host}: timed out after {seconds:g}s") from None
             raise ApiError(f"{host}: TLS failure: {_cause(exc)}", needs_user=True) from None
         except requests.RequestException as exc:
             raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
@@ -170,15 +296,15 @@ class Client:
                              _retry_after_seconds(response.headers.get("Retry-After")))
         raise ApiError(f"HTTP {status}{_describe(response, body)}", status=status)
 
-    def _body(self, response, started: float):
-        """The body as it arrives, all of it within OCTO_HTTP_TIMEOUT of the request's start: the socket's
-        timeout is per read, and a server dripping a byte at a time would otherwise hold the gather for ever."""
+    def _body(self, response, exchange: "_Exchange"):
+        """The body as it arrives, all of it within the exchange's deadline: the socket's timeout is per
+        read, and a server dripping a byte at a time would otherwise hold the gather for ever."""
         size = 0
         host = urlsplit(response.url).hostname
         try:
             for chunk in _chunks(response):
-                if time.monotonic() - started > self.timeout:
-                    raise _Retryable(f"{host}: timed out after {self.timeout:g}s (the body was still arriving)")
+                if exchange.over():
+                    raise _Retryable(f"{host}: timed out after {exchange.seconds:g}s (the body was still arriving)")
                 if self.stop.is_set():
                     raise ApiError("stopping")
                 size += len(chunk)
@@ -206,15 +332,16 @@ class Client:
         while url:
             _visit(url, seen)
             try:
-                response, started = self._open(url)
                 page = PageStream()
-                with response:
-                    for chunk in self._body(response, started):
-                        rows = page.feed(chunk)
-                        if rows:
-                            last_start = row_start_text(rows[-1])
-                            yield rows
-                    page.close()
+                with self._exchange(url) as exchange:
+                    response = self._open(url, exchange)
+                    with response:
+                        for chunk in self._body(response, exchange):
+                            rows = page.feed(chunk)
+                            if rows:
+                                last_start = row_start_text(rows[-1])
+                                yield rows
+                        page.close()
             except PageShapeError as exc:
                 self.errors_seen += 1
                 raise ApiError(f"{_path(url).split('?')[0]}: {exc}", malformed=True) from None
@@ -235,11 +362,12 @@ class Client:
                 continue
             url = self._following(url, page.next)
 
-    def pages(self, url: str, *, authenticated: bool = True):
-        """Yield each page's `results` list, following same-origin `next` links only, each at most once."""
+    def pages(self, url: str, *, authenticated: bool = True, max_pages: int = MAX_PAGES):
+        """Yield each page's `results` list, following same-origin `next` links only, each at most once,
+        `max_pages` at most."""
         seen = set()
         while url:
-            _visit(url, seen)
+            _visit(url, seen, max_pages)
             page = self.get_json(url, authenticated=authenticated)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise ApiError(f"{_path(url).split('?')[0]}: response has no `results` list", malformed=True)
@@ -270,9 +398,31 @@ class Client:
         return f"{self.api_url}{path}"
 
 
-def _visit(url: str, seen: set) -> None:
+class _Exchange:
+    """One request's clock: its deadline, and whether it was the gather's share that set it."""
+
+    def __init__(self, host: str | None, seconds: float, cut_by_share: bool):
+        self.host = host
+        self.seconds = seconds
+        self.cut_by_share = cut_by_share
+        self.started = time.monotonic()
+        self.watchdog = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def over(self) -> bool:
+        return self.elapsed() > self.seconds
+
+    def timed_out(self) -> ApiError:
+        if self.cut_by_share:
+            return OutOfTime(f"its share of this gather ran out after {self.seconds:.0f}s")
+        return _Retryable(f"{self.host}: timed out after {self.seconds:g}s")
+
+
+def _visit(url: str, seen: set, max_pages: int = MAX_PAGES) -> None:
     """Each page once: a `next` link back to a page already read, or too many pages, is a loop."""
-    if url in seen or len(seen) >= MAX_PAGES:
+    if url in seen or len(seen) >= max_pages:
         raise ApiError(f"{_path(url).split('?')[0]}: `next` links go round in a loop "
                        f"({len(seen)} pages); stopped following them", malformed=True)
     seen.add(url)

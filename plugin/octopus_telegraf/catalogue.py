@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from . import log
-from .api import ApiError
+from .log import shown
+from .api import ApiError, OutOfTime
 from .enrichment import ShapeError
 from .timeutil import iso_to_ns, ns_to_utc_z
 
@@ -30,6 +31,9 @@ TARIFF_CODE = re.compile(r"[EG]-[0-9A-Z]+-[0-9A-Z]+(?:-[0-9A-Z]+)*-[A-P]")
 PRODUCT_CODE = re.compile(r"[0-9A-Z]+(?:-[0-9A-Z]+)+")
 PAYMENT_BLOCKS = ("direct_debit_monthly", "varying", "direct_debit_quarterly", "prepayment")
 LIST_PAUSE_SECONDS = 60  # shorter than any gather interval: the next gather asks again
+LIST_PAGES = 20  # a day's list is a few pages of 100; more is a loop or a fault, and nothing of it is kept
+LISTS_PER_GATHER = 5  # a backfill over days no window covers asks a few lists a gather, not hundreds at once
+KEPT_WINDOWS = 2000  # sale windows kept: every product of several years
 LIST_QUERY = {"brand": "OCTOPUS_ENERGY", "is_business": "false", "is_prepay": "false", "page_size": 100}
 
 
@@ -56,11 +60,11 @@ def parse_compare(text: str) -> list[Comparison]:
             continue
         name, _, spec = (piece.strip() for piece in item.partition("="))
         if not NAME.fullmatch(name):
-            raise ValueError(f"{item!r}: the name before `=` must be lower-case letters, digits or _")
+            raise ValueError(f"{shown(item)}: the name before `=` must be lower-case letters, digits or _")
         if not spec:
-            raise ValueError(f"{item!r}: a family, product code or tariff code must follow `=`")
+            raise ValueError(f"{shown(item)}: a family, product code or tariff code must follow `=`")
         if name in names:
-            raise ValueError(f"the name {name!r} is given twice")
+            raise ValueError(f"the name {shown(name)} is given twice")
         names.add(name)
         if spec.lower() in FAMILIES:
             comparisons.append(Comparison(name, family=spec.lower()))
@@ -69,7 +73,7 @@ def parse_compare(text: str) -> list[Comparison]:
         elif PRODUCT_CODE.fullmatch(spec):
             comparisons.append(Comparison(name, product=spec))
         else:
-            raise ValueError(f"{item!r}: {spec!r} is not a family ({', '.join(FAMILIES)}), a product code "
+            raise ValueError(f"{shown(item)}: {shown(spec)} is not a family ({', '.join(FAMILIES)}), a product code "
                              f"(AGILE-24-10-01) or a tariff code (E-1R-AGILE-24-10-01-C)")
     return comparisons
 
@@ -80,10 +84,14 @@ class Catalogue:
 
     def __init__(self, client, store: dict):
         self.client = client
-        self.store = store
-        self.windows: dict[str, list] = store.setdefault("windows", {})
-        self.asked: set[int] = set(store.setdefault("asked", []))
+        self.store = store  # checked by checked_store()
+        self.windows: dict[str, list] = store["windows"]
+        self.asked: set[int] = set(store["asked"])
         self.failed_until = 0.0  # monotonic
+        self.lists_left = LISTS_PER_GATHER
+
+    def start_gather(self) -> None:
+        self.lists_left = LISTS_PER_GATHER
 
     def product_on(self, family: str, day_ns: int, today_ns: int) -> str | None:
         """The family's product on sale on the London day `day_ns`: the newest (by available_from), a code
@@ -96,6 +104,9 @@ class Catalogue:
         if found is None and day_ns not in self.asked:
             self._learn(day_ns)
             found = self._choose(family, day_ns)
+        if found is None and not any(FAMILIES[family][0](code) for code in self.windows):
+            # a list that never shows the family may be a passing fault: asked again later, never kept
+            raise MissingFact(f"the product list shows no {family} product (yet)")
         return found
 
     def _choose(self, family: str, day_ns: int) -> str | None:
@@ -109,21 +120,63 @@ class Catalogue:
         gather: they share it, so one failure is one request, not one per comparison."""
         if time.monotonic() < self.failed_until:
             raise ApiError("the product list failed a moment ago; it is asked again at the next gather")
+        if self.lists_left <= 0:
+            raise OutOfTime(f"{LISTS_PER_GATHER} product lists asked in this gather; the rest follow")
+        self.lists_left -= 1
         url = self.client.url("/v1/products/") + "?" + urlencode({**LIST_QUERY, "available_at": ns_to_utc_z(day_ns)})
-        learned = 0
+        learned: dict[str, list] = {}  # kept only once the whole list has come: a list cut short is no answer
         try:
-            for results in self.client.pages(url, authenticated=False):
+            for results in self.client.pages(url, authenticated=False, max_pages=LIST_PAGES):
                 for product in results:
                     window = _window(product)
                     if window is not None:
-                        self.windows[product["code"]] = window
-                        learned += 1
+                        learned[product["code"]] = window
         except ApiError as exc:  # a Retry-After longer than the pause is honoured too
             self.failed_until = max(time.monotonic() + LIST_PAUSE_SECONDS, exc.wait_until or 0.0)
             raise
+        if not learned:
+            self.failed_until = time.monotonic() + LIST_PAUSE_SECONDS
+            raise MissingFact(f"the product list of {ns_to_utc_z(day_ns)[:10]} had no products in it")
+        self.windows.update(learned)
+        for code in sorted(self.windows, key=lambda c: self.windows[c][0])[:-KEPT_WINDOWS]:
+            del self.windows[code]
         self.asked.add(day_ns)
         self.store["asked"] = sorted(self.asked)[-400:]  # about a year of days asked: the rest are covered
-        log.debug(f"products on sale {ns_to_utc_z(day_ns)}: {learned}")
+        log.debug(f"products on sale {ns_to_utc_z(day_ns)}: {len(learned)}")
+
+
+class MissingFact(ApiError):
+    """A negative answer that may be a passing fault: never kept, asked again after a back-off."""
+
+
+def checked_store(store: dict) -> dict:
+    """The state's `compare` section with every part of the shape its readers expect; a damaged part is
+    one W! and dropped (asked again), never a crash at every start."""
+    checks = {
+        "windows": lambda v: isinstance(v, dict) and all(
+            isinstance(k, str) and isinstance(w, list) and len(w) == 2 and _ns_ok(w[0]) and (w[1] is None or
+                                                                                           _ns_ok(w[1]))
+            for k, w in v.items()),
+        "asked": lambda v: isinstance(v, list) and all(_ns_ok(d) for d in v),
+        "gsp": lambda v: isinstance(v, dict) and all(isinstance(x, str) and len(x) == 1 and "A" <= x <= "P"
+                                                     for x in v.values()),
+        "days": lambda v: isinstance(v, dict) and all(
+            isinstance(k, str) and len(k.split("|")) == 3 and isinstance(pairs, list) and all(
+                isinstance(p, list) and len(p) == 2 and _ns_ok(p[0]) and (p[1] is None or isinstance(p[1], str))
+                for p in pairs) for k, pairs in v.items()),
+    }
+    for name, check in checks.items():
+        if name in store and not check(store[name]):
+            log.warn(f"state: the tariff comparisons' `{name}` section is damaged; dropped (asked again)")
+            del store[name]
+        store.setdefault(name, [] if name == "asked" else {})
+    if "today" in store and not _ns_ok(store["today"]):
+        del store["today"]
+    return store
+
+
+def _ns_ok(value) -> bool:
+    return type(value) is int and 0 <= value < 2**62
 
 
 def _window(product) -> list | None:

@@ -1,13 +1,21 @@
 """Command line: the execd service, --once, --demo, sample-config. Heavy imports wait until needed,
 so that `--help` stays fast."""
 
-import argparse
 import os
 import sys
-import threading
 
-from . import __version__, log
-from .settings import SECRET_SETTINGS, SETTINGS, SettingsError, flag_name, load, unknown_names
+from .execd import Signals
+
+# First of all, before any heavier import: a trigger signal that Telegraf sends while the process is still
+# starting is a gather, not a death (SIGHUP's default). Only when this module runs as the command.
+STARTED_AS_COMMAND = os.path.basename(sys.argv[0] if sys.argv else "") in ("octopus-telegraf", "__main__.py")
+EARLY_SIGNALS = Signals() if STARTED_AS_COMMAND else None
+
+import argparse  # noqa: E402 - after the signal handlers, on purpose
+import threading  # noqa: E402
+
+from . import __version__, log  # noqa: E402
+from .settings import SECRET_SETTINGS, SETTINGS, SettingsError, flag_name, load, unknown_names  # noqa: E402
 
 EXIT_BAD_CONFIG = 2
 
@@ -107,6 +115,8 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # masked from the first line on: a key pasted into another setting must not reach an error line
+    log.configure("info", secrets=[os.environ.get("OCTO_API_KEY", "").strip()])
     if {"-h", "--help"} & set(argv):  # the help of the command named, if any
         _parser(next((word for word in argv if word in COMMANDS), None)).print_help()
         return 0
@@ -115,9 +125,9 @@ def _main(argv) -> int:
         log.error("--live goes with sample-config; the live service is `octopus-telegraf live`")
         return EXIT_BAD_CONFIG
     if args.command in ("run", "live"):
-        from .execd import Signals
-
-        signals = Signals()  # first of all: a signal during start-up is kept, not a traceback
+        signals = EARLY_SIGNALS or Signals()  # a signal during start-up is kept, not a traceback
+    elif EARLY_SIGNALS is not None:
+        EARLY_SIGNALS.release()  # the other commands stop on a signal, as any command does
     if args.command == "sample-config":
         sys.stdout.write(sample_config(live=args.live))
         return 0
@@ -132,7 +142,7 @@ def _main(argv) -> int:
     except SettingsError as exc:
         log.error(str(exc))
         return EXIT_BAD_CONFIG
-    log.configure(settings.log_level, secrets=[settings.api_key])
+    log.configure(settings.log_level, secrets=[settings.api_key, os.environ.get("OCTO_API_KEY", "").strip()])
     if settings.demo_until:  # the demo's calendar is read when its module is first imported
         os.environ["OCTO_DEMO_UNTIL"] = settings.demo_until
     from . import launch

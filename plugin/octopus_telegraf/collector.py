@@ -1,12 +1,17 @@
-"""One gather: the account's meters (found, and checked for data), each read by the meter reader,
-then what belongs to the account as a whole: dispatches and unit rates."""
+"""One gather, in a fixed order with a budget: the account's meters (found, and checked for data), each
+read by the meter reader (the REST half: half-hours, standing charges, daily bills), the unit rates;
+then, from what is left of OCTO_MAX_POINTS and each within its share of the gather's time, the
+enrichments: comparisons, dispatches, events. The enrichments that must come before pricing (the
+dispatches of an intelligent tariff, the gas unit) share PRE_REST_SHARE seconds, so that the REST
+half-hours are printed within OCTO_HTTP_TIMEOUT + 5 s of the trigger whatever they meet."""
 
 import gc
 import threading
+import time
 from dataclasses import replace
 
 from . import log
-from .api import ApiError
+from .api import ApiError, time_share
 from .comparisons import Comparisons
 from .enrichment import Enrichment
 from .points import PointFormatter
@@ -15,6 +20,9 @@ from .settings import Meter, Settings
 from .state import State
 from .tariffs import Prices
 from .timeutil import DAY_NS
+
+PRE_REST_SHARE = 4.0  # seconds for the enrichments asked before the half-hours are priced, together
+EVENTS_SHARE = 15.0  # seconds a gather gives the Octoplus events, all three parts
 
 
 class Collector:
@@ -36,11 +44,12 @@ class Collector:
         self.has_data: dict[str, bool] = {}  # account meters: does this serial have data? (meter swaps)
         self.lock = threading.Lock()  # output + progress + save happen together, never interleaved
         self.reader = MeterReader(settings, client, state, self.prices, output, self.lock, self._agreements,
-                                  self.comparisons)
+                                  self.comparisons.names if self.comparisons else None)
         self.budget_reached = False  # this gather stopped at OCTO_MAX_POINTS: the rest follows
         # Enrichments (GraphQL): each behind the one boundary, where nothing it meets can stop a gather
         self.dispatch_boundary = Enrichment("Intelligent Octopus dispatches")
         self.gas_unit_boundary = Enrichment("OCTO_GAS_UNIT=auto (gas meter units from the account)")
+        self.held_events: list[str] | None = None  # asked, but not printed yet for want of points
 
     def _agreements(self, fuel: str, point: str):
         return self.account.agreements(fuel, point) if self.account else []
@@ -71,7 +80,8 @@ class Collector:
                 if self.account.read_at is None:
                     return False
         if self.account.gas_units_due():
-            self.gas_unit_boundary.run(self.account.read_gas_units)
+            with time_share(PRE_REST_SHARE):
+                self.gas_unit_boundary.run(self.account.read_gas_units)
         found = self.account.meters(self._meter_has_data)
         self.meters = unique_meters([*self.settings.meters, *found])
         return True
@@ -102,16 +112,17 @@ class Collector:
     def _gather(self) -> int:
         # Until the account has been read, its tariffs are unknown: printing half-hours without their
         # prices now would leave them without for good (a value is printed once). They wait.
+        started = time.monotonic()
         account_read = self.refresh_meters()
         if not account_read and not self.meters:
             return 1
         if self.dispatches is not None and account_read:
-            # before pricing: a dispatch changes what half-hours cost
-            self.dispatch_boundary.run(self.dispatches.refresh, self.account)
+            # before pricing: a dispatch changes what half-hours cost (within what the gas units left)
+            with time_share(max(PRE_REST_SHARE - (time.monotonic() - started), 0.5)):
+                self.dispatch_boundary.run(self.dispatches.refresh, self.account)
         failed = 0
         self.reader.budget_reached = False
-        if self.comparisons:
-            self.comparisons.start_gather()
+        self.reader.collector_lines = []
         octopus = self.settings.schema == "octopus"
         budget = max(self.settings.max_points - (len(self.meters) if octopus else 0), 1)
         for index, meter in enumerate(self.meters):
@@ -129,38 +140,70 @@ class Collector:
             budget = max(budget - used, 0)
             failed += not ok
         self.budget_reached = self.reader.budget_reached
-        # asked before the lock is taken: a stop must never wait on a GraphQL call
-        events = self.events.lines(self.meters) if octopus and self.events and not self.client.stop.is_set() else []
+        if octopus and not self.client.stop.is_set():
+            with self.lock:  # the rest of the REST half: the unit rates in force
+                budget -= self._print(*self.prices.unit_rate_lines(self.meters, budget), budget)
+            self._enrichments(budget)
         with self.lock:
-            if (self.account is not None or self.comparisons) and not self.client.stop.is_set():
-                self._account_points(budget, octopus, events)
+            if self.reader.collector_lines:
+                self.output(self.reader.collector_lines)  # how each meter's gather went: the gather's last lines
+            self._prune(octopus)
             self.state.save()  # the unit rates printed, and the rates pruned
         if self.budget_reached:
             log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
         return failed
 
-    def _account_points(self, budget: int, octopus: bool, extra: list[str]) -> None:
-        """Dispatches and unit rates (the account's tariffs, then the comparisons'), within what is left of
-        the budget; then rates and dispatches older than every meter's look-back are let go."""
-        lines, dispatches = self.dispatches.lines(budget) if octopus and self.dispatches else ([], [])
-        markers, seen = [], set()
-        if extra:  # the events' handful of points: not held back by the budget
-            lines += extra
-            markers.append(self.events.kept)
-        if octopus and budget > len(lines):
-            more, marker = self.prices.unit_rate_lines(self.meters, budget - len(lines), seen)
-            lines, markers = lines + more, [*markers, marker]
-        if octopus and self.comparisons and budget > len(lines):
-            more, compared = self.comparisons.unit_rate_lines(self.meters, budget - len(lines), seen)
-            lines, markers = lines + more, markers + compared
+    def _enrichments(self, budget: int) -> None:
+        """After the REST half, from what is left of the points: the comparisons' days, the dispatches,
+        the events, the comparisons' unit rates; each within its share of time, none waiting on another."""
+        if self.comparisons:
+            self.comparisons.start_gather()
+            for meter in self.meters:
+                progress = self.state.meters.get(meter.key)
+                if progress is None or self.client.stop.is_set():
+                    continue
+                lines, full = self.comparisons.gather_meter(meter, self.formatter(meter), progress, budget,
+                                                            self.reader.lookback_ns)
+                with self.lock:
+                    budget -= self._print(lines, None, budget)
+                    self.budget_reached |= full
+                    self.state.save()
+        if self.dispatches is not None:
+            lines, dispatches = self.dispatches.lines(budget)
+            with self.lock:
+                budget -= self._print(lines, lambda: [setattr(d, "printed", True) for d in dispatches], budget)
+        if self.events and not self.client.stop.is_set():
+            # asked before the lock is taken: a stop must never wait on a GraphQL call
+            if self.held_events is None:
+                with time_share(EVENTS_SHARE):
+                    self.held_events = self.events.lines(self.meters)
+            if len(self.held_events) <= budget:
+                with self.lock:
+                    budget -= self._print(self.held_events, self.events.kept, budget)
+                self.held_events = None
+            else:
+                self.budget_reached = True  # kept for the next gather, not asked again
+        if self.comparisons and budget > 0 and not self.client.stop.is_set():
+            # the comparisons' rates, and those of the account's own tariffs that a comparison fetched (a
+            # tariff that was yours for a while and is compared for the rest): each code by one book
+            seen: set = set()
+            lines, own = self.prices.unit_rate_lines(self.meters, budget, seen)
+            more, markers = self.comparisons.unit_rate_lines(self.meters, budget - len(lines), seen)
+            with self.lock:
+                budget -= self._print(lines + more, lambda: [marker() for marker in (own, *markers)], budget)
+
+    def _print(self, lines: list[str], marker, budget: int) -> int:
+        """Write the lines, then mark them printed (a broken pipe leaves them for the next run). How many."""
         if lines:
             self.output(lines)
-        for marker in markers:  # marked only once written: a broken pipe leaves them for the next run
+        if marker:
             marker()
-        if octopus and len(lines) >= budget:
-            self.budget_reached = True  # unit rates or dispatches wait for the next gather
-        for dispatch in dispatches:
-            dispatch.printed = True
+        if lines and len(lines) >= budget:
+            self.budget_reached = True
+        return len(lines)
+
+    def _prune(self, octopus: bool) -> None:
+        """Rates, dispatches and compared days older than every meter's look-back are let go."""
         lookback = self.reader.lookback_ns
         needed = [p.period_from(lookback) for m in self.meters if (p := self.state.meters.get(m.key))]
         if needed:
@@ -170,6 +213,10 @@ class Collector:
                 self.dispatches.prune(keep_from, printing=octopus)
             if self.comparisons:
                 self.comparisons.prune(keep_from)
+        for meter in self.meters:
+            progress = self.state.meters.get(meter.key)
+            if progress is not None:
+                progress.prune(lookback)
 
 
 def unique_meters(meters: list[Meter]) -> list[Meter]:

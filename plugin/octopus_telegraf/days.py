@@ -1,5 +1,6 @@
-"""A meter's London-day points: its standing charges, its octopus_daily bills, and the same day on the
-compared tariffs. Days of 23, 24 or 25 hours; a day's bill only once every half-hour of it is in hand."""
+"""A meter's London-day points: its standing charges and its octopus_daily bills. Days of 23, 24 or 25
+hours; a day's bill only once every half-hour of it is in hand. (The same days on the compared tariffs
+come after the REST half: comparisons.py.)"""
 
 from functools import reduce
 from itertools import repeat
@@ -8,10 +9,17 @@ from operator import add, mul, truediv
 from .timeutil import HALF_HOUR_NS, london_days
 
 
+def day_sums(energy: list[float], rates: list[float | None]) -> tuple[float, float | None]:
+    """A day's kWh and its unit cost in £ (None when a rate is missing), added in order, one by one, as a
+    person would: the bill and every comparison add a day up the same way."""
+    kwh = reduce(add, energy, 0.0)
+    money = None if None in rates else reduce(add, map(truediv, map(mul, energy, rates), repeat(100)), 0.0)
+    return kwh, money
+
+
 class DayPoints:
-    def __init__(self, prices, comparisons=None):
+    def __init__(self, prices):
         self.prices = prices
-        self.comparisons = comparisons  # OCTO_COMPARE (comparisons.py), or None
 
     def standing_lines(self, meter, formatter, progress, from_ns: int, to_ns: int) -> list[str]:
         """octopus_standing_charge once per London day (23, 24 or 25 hours) with data printed; none for a
@@ -51,14 +59,8 @@ class DayPoints:
                 values = (*old[:2], standing)
             else:
                 readings, rates, _ = zip(*marks, strict=True)
-                energy = formatter.kwhs(readings)
-                kwh = reduce(add, energy, 0.0)  # added in order, one by one, as a person would
-                money = None if None in rates else reduce(add, map(truediv, map(mul, energy, rates), repeat(100)), 0.0)
+                kwh, money = day_sums(formatter.kwhs(readings), rates)
                 values = (kwh, money, standing)
-                if self.comparisons:
-                    actual = money if money is None or formatter.export else money + (standing or 0.0)
-                    out += self.comparisons.day_lines(formatter.meter, formatter, progress, day,
-                                                      list(range(day, next_day, HALF_HOUR_NS)), energy, actual)
             if progress.daily.get(day) != values:
                 out.append(formatter.daily_line(day, *values))
                 progress.daily[day] = values

@@ -33,6 +33,7 @@ ENROLMENT_QUERY = ("query Enrolled($account: String!) { octoplusAccountInfo(acco
 POINTS_QUERY = "query Points { loyaltyPointLedgers { balanceCarriedForward } }"
 NIGHTS_QUERY = "query Nights { greenerNightsForecast { date isGreenerNight greennessScore greennessIndex } }"
 KEEP_EVENTS, KEEP_NIGHTS = 4 * 50, 60  # twice what the API lists: enough never to print one again
+LISTED_EVENTS, LISTED_NIGHTS = 50, 14  # what one answer may list (`last: 50`; a forecast of a few nights)
 
 
 class Events:
@@ -44,7 +45,10 @@ class Events:
         self.store = store  # lives in the state
         for key in ("asked", "events", "nights"):
             if not isinstance(store.get(key), dict):
+                if key in store:
+                    log.warn(f"state: the Octoplus `{key}` section is damaged; dropped")
                 store[key] = {}
+        self.ceiling_told = False
         self.parts = {name: Enrichment(title) for name, title in (
             ("events", "Octoplus events"), ("points", "Octopoints"), ("nights", "Greener Nights"))}
         self.pending: list[tuple[str, str, list]] = []  # (kind of record, key, values) to keep once printed
@@ -52,7 +56,7 @@ class Events:
     def _due(self, part: str, every: float) -> bool:
         last = self.store["asked"].get(part)
         now = time.time()
-        return not isinstance(last, (int, float)) or not 0 <= now - last < every  # a clock set back: due
+        return isinstance(last, bool) or not isinstance(last, (int, float)) or not 0 <= now - last < every
 
     def _asked(self, part: str) -> None:
         self.store["asked"][part] = time.time()
@@ -86,12 +90,17 @@ class Events:
         out, pending = [], []
         for slug, kind in SLUGS.items():
             data = self.kraken.query(EVENTS_QUERY, {"account": self.account, "mpan": mpan, "slug": slug})
+            sessions = {}  # a session listed twice is the last of its listings: one answer, one value
             for node in listed(data, "customerFlexibilityCampaignEvents", "edges", "node"):
                 event = _event(node)
-                if event is None:
-                    continue
-                code, start_ns, values = event
-                key = f"{kind}|{code}|{start_ns}"
+                if event is not None:
+                    code, start_ns, values = event
+                    sessions[f"{kind}|{code}|{start_ns}"] = (code, start_ns, values)
+            newest = sorted(sessions.items(), key=lambda item: item[1][1])[-LISTED_EVENTS:]
+            if len(sessions) > LISTED_EVENTS:
+                self._ceiling(f"{len(sessions)} {kind} sessions listed where {LISTED_EVENTS} were asked for; "
+                              f"the newest {LISTED_EVENTS} are kept")
+            for key, (code, start_ns, values) in newest:
                 if self.store["events"].get(key) != values:
                     fields = {name: value for name, value in zip(("duration_s", "joined", "points_per_kwh"), values,
                                                                  strict=True) if value is not None}
@@ -136,13 +145,19 @@ class Events:
     def _nights(self) -> list[str]:
         data = self.kraken.query(NIGHTS_QUERY, {}, backend=self.backend)
         out = []
+        nights, flagged_in_answer = {}, set()  # a night listed twice: its last listing, flagged if any was
         for night in listed(data, "greenerNightsForecast"):
             parsed = _night(night)
-            if parsed is None:
-                continue
-            day, score, index, flagged = parsed
+            if parsed is not None:
+                nights[parsed[0]] = parsed
+                if parsed[3]:
+                    flagged_in_answer.add(parsed[0])
+        if len(nights) > LISTED_NIGHTS:
+            self._ceiling(f"{len(nights)} Greener Nights listed; the first {LISTED_NIGHTS} are kept")
+        for day in sorted(nights)[:LISTED_NIGHTS]:
+            _, score, index, flagged = nights[day]
             old = self.store["nights"].get(day)
-            ever = flagged or bool(isinstance(old, list) and len(old) == 4 and old[3])
+            ever = day in flagged_in_answer or bool(isinstance(old, list) and len(old) == 4 and old[3] is True)
             values = [score, index, flagged, ever]
             if old != values:
                 stamp = datetime_to_ns(datetime.combine(date.fromisoformat(day), clock(23, 0), tzinfo=LONDON))
@@ -151,6 +166,11 @@ class Events:
                 self.pending.append(("nights", day, values))
         self._asked("nights")
         return out
+
+    def _ceiling(self, message: str) -> None:
+        """One line the first time an answer is cut to its ceiling in this process, D! after."""
+        (log.debug if self.ceiling_told else log.warn)(f"Octoplus: {message}")
+        self.ceiling_told = True
 
     def _forget_old(self) -> None:
         """Keep what the API may list again (its last 50 sessions a campaign, a few nights ahead), no more."""

@@ -56,6 +56,12 @@ class Signals:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
             signal.signal(signum, self._on_signal)
 
+    def release(self) -> None:
+        """Back to the defaults, for a command that is not a service."""
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
+
     def _on_signal(self, signum, frame) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
             self.stop_noted = True

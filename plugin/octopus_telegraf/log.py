@@ -6,6 +6,7 @@ log call must not block the thread that is stopping the service. What does not f
 
 import os
 import queue
+import re
 import threading
 
 LEVELS = {"debug": 0, "info": 1, "warn": 2, "error": 3}
@@ -32,10 +33,23 @@ def add_secret(secret: str) -> None:
         _secrets.append(secret)
 
 
+_KEY_LIKE = re.compile(r"sk_(?:live|test)_[A-Za-z0-9]+")  # an Octopus key, even one not given as OCTO_API_KEY
+_SECRET_LIKE = re.compile(r"sk_(?:live|test)_|[A-Za-z0-9]{20,}")
+
+
 def mask(text: str) -> str:
     for secret in _secrets:
         text = text.replace(secret, "***")
-    return text
+    return _KEY_LIKE.sub("***", text)
+
+
+def shown(value) -> str:
+    """A refused setting's value as an error line may quote it: only when it cannot be a secret (a pasted
+    key or token: a long run of key characters), else a note that it is not shown."""
+    text = str(value)
+    if _SECRET_LIKE.search(text) or mask(text) != text:
+        return "that value (not shown: it could be a key)"
+    return repr(text)
 
 
 def clip(text: str, length: int) -> str:

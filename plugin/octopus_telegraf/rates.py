@@ -245,7 +245,11 @@ class RateBook:
         return links.get(kind)
 
     def product(self, product: str) -> dict | None:
-        """The product document, asked once per process: one product often sells electricity and gas."""
+        """The product document, asked once per process: one product often sells electricity and gas. A 404
+        may pass (a product page moved for a while): asked again after UNPRICEABLE_SECONDS."""
+        if product in self.products and self.products[product] is None and \
+                self.unpriceable.get(product, 0) <= time.monotonic():
+            del self.products[product]
         if product not in self.products:
             try:
                 self.products[product] = self.client.get_json(
@@ -254,6 +258,7 @@ class RateBook:
                 if exc.status != 404:
                     raise
                 self.products[product] = None
+                self.unpriceable[product] = time.monotonic() + UNPRICEABLE_SECONDS
         return self.products[product]
 
     def _product_links(self, tariff: TariffCode) -> dict[str, str]:

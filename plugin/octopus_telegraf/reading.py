@@ -55,7 +55,7 @@ class MeterReader:
     """Reads, prints and saves one meter at a time. `output(lines)` writes and flushes stdout; `lock`
     keeps output, progress and save together."""
 
-    def __init__(self, settings, client, state, prices, output, lock, agreements, comparisons=None):
+    def __init__(self, settings, client, state, prices, output, lock, agreements, compare_names=None):
         self.settings = settings
         self.client = client
         self.state = state
@@ -63,11 +63,14 @@ class MeterReader:
         self.output = output
         self.lock = lock
         self.agreements = agreements  # (fuel, point) -> [Agreement]
-        self.comparisons = comparisons  # OCTO_COMPARE: the same half-hours on other tariffs (comparisons.py)
-        self.days = DayPoints(prices, comparisons)  # standing charges, daily bills, compared days
+        # OCTO_COMPARE: meter -> the comparisons that will price its half-hours after the REST half; the
+        # half-hours they have not priced yet are kept for them (MeterProgress.compare_from)
+        self.compare_names = compare_names
+        self.days = DayPoints(prices)  # standing charges, daily bills
         self.wait_until: dict[str, float] = {}  # meter key -> monotonic time a long Retry-After ends
         self.lookback_ns = int(settings.lookback_hours * HOUR_NS)
         self.budget_reached = False  # a meter stopped at OCTO_MAX_POINTS in this gather
+        self.collector_lines: list[str] = []  # octopus_collector of each meter read in this gather
 
     def _initial_start(self, now_ns: int) -> int:
         if self.settings.backfill_from_ns is not None:
@@ -98,6 +101,11 @@ class MeterReader:
                          f"printing its half-hours again from {ns_to_utc_z(progress.start_ns)}")
                 progress = MeterProgress(progress.start_ns)
             progress.gas_unit = unit
+        if self.compare_names is not None:
+            first = london_day_start(progress.period_from(self.lookback_ns))
+            names = self.compare_names(meter)
+            progress.compare_from = {name: progress.compare_from.get(name, first) for name in names}
+            progress.compare_holes = {name: progress.compare_holes.get(name, []) for name in names}
         period_from = progress.period_from(self.lookback_ns)
         requests_before, errors_before = self.client.requests_made, self.client.errors_seen
         lines = Batch(lambda pending, snapshot: self._commit(meter, pending, snapshot))
@@ -112,8 +120,6 @@ class MeterReader:
                 self._read_consumption(meter, formatter, progress, period_from, budget, lines, now_ns)
                 if self.agreements(meter.fuel, meter.point) and self.settings.schema == "octopus":
                     self.prices.refresh_upcoming(meter)
-                if self.comparisons:
-                    self.comparisons.refresh_upcoming(meter)
             except ApiError as exc:
                 ok = False
                 if exc.wait_until:
@@ -122,9 +128,10 @@ class MeterReader:
                             f"kept {len(lines)} points, will retry at the next gather")
         progress.prune(self.lookback_ns)
         data_points = len(lines)
-        if self.settings.schema == "octopus":
-            lines.extend([formatter.collector_line(now_ns, data_points, self.client.requests_made - requests_before,
-                                                   self.client.errors_seen - errors_before, progress.newest_end_ns)])
+        if self.settings.schema == "octopus":  # printed as the gather ends, after the enrichments: its last line
+            self.collector_lines.append(formatter.collector_line(
+                now_ns, data_points, self.client.requests_made - requests_before,
+                self.client.errors_seen - errors_before, progress.newest_end_ns))
         self._commit(meter, lines.pending, progress)
         log.debug(f"{meter.fuel} {meter.direction} {meter.point}: {data_points} points from "
                   f"{ns_to_utc_z(period_from)}")
@@ -147,8 +154,7 @@ class MeterReader:
         formatter.priced = bool(self.agreements(meter.fuel, meter.point))
         octopus = self.settings.schema == "octopus"
         priced = octopus and formatter.priced  # standing charges too
-        # a standing charge, an octopus_daily point and the comparisons' points per London day
-        per_day = int(priced) + int(octopus) + (self.comparisons.lines_per_day(meter) if self.comparisons else 0)
+        per_day = int(priced) + int(octopus)  # a standing charge and an octopus_daily point per London day
         bad_rows = 0
 
         def skip(reason: str) -> None:
@@ -172,8 +178,6 @@ class MeterReader:
                 # looking a page ahead so that a streamed backfill asks for rates once per page, not per
                 # chunk; then choose what is new or changed within the budget; then print it.
                 self.prices.prepare(meter, london_day_start(starts[0]), ends[-1], page_span)
-                if self.comparisons:
-                    self.comparisons.prepare(meter, london_day_start(starts[0]), ends[-1], page_span)
                 marks = formatter.marks(starts, values)
                 todo, cursor, full = choose(printed, starts, ends, marks, budget - len(lines), per_row, per_day)
                 if todo:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlsplit
 
+from .log import shown
 from .timeutil import parse_date_or_datetime
 
 
@@ -147,15 +148,15 @@ def _number(raw: dict, name: str, *, integer=False, minimum=None, maximum=None, 
         value = int(text) if integer else float(text)
     except ValueError:
         kind = "a whole number" if integer else "a number"
-        raise SettingsError(f"{name} must be {kind}, not {text!r}") from None
+        raise SettingsError(f"{name} must be {kind}, not {shown(text)}") from None
     if not math.isfinite(value):
-        raise SettingsError(f"{name} must be a finite number, not {text!r}")
+        raise SettingsError(f"{name} must be a finite number, not {shown(text)}")
     if minimum is not None and value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, not {text!r}")
+        raise SettingsError(f"{name} must be at least {minimum}, not {shown(text)}")
     if maximum is not None and value > maximum:
-        raise SettingsError(f"{name} must be at most {maximum}, not {text!r}")
+        raise SettingsError(f"{name} must be at most {maximum}, not {shown(text)}")
     if above is not None and value <= above:
-        raise SettingsError(f"{name} must be greater than {above}, not {text!r}")
+        raise SettingsError(f"{name} must be greater than {above}, not {shown(text)}")
     return value
 
 
@@ -165,8 +166,8 @@ def _choice(raw: dict, name: str, choices: dict[str, str]) -> str:
     try:
         return choices[text.lower()]
     except KeyError:
-        allowed = ", ".join(dict.fromkeys(choices.values()))
-        raise SettingsError(f"{name} must be one of {allowed}, not {text!r}") from None
+        allowed = ", ".join(dict.fromkeys(str(v).lower() if isinstance(v, bool) else v for v in choices.values()))
+        raise SettingsError(f"{name} must be one of {allowed}, not {shown(text)}") from None
 
 
 def _api_url(raw: dict, name: str = "OCTO_API_URL") -> str:
@@ -174,11 +175,11 @@ def _api_url(raw: dict, name: str = "OCTO_API_URL") -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.path or parts.query:
         default = next(d for n, d, _ in SETTINGS if n == name)
-        raise SettingsError(f"{name} must be an origin like {default}, not {text!r}")
+        raise SettingsError(f"{name} must be an origin like {default}, not {shown(text)}")
     try:
         parts.port  # noqa: B018 - urllib raises for a port outside 0-65535
     except ValueError:
-        raise SettingsError(f"{name} has a port that does not exist: {text!r}") from None
+        raise SettingsError(f"{name} has a port that does not exist: {shown(text)}") from None
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise SettingsError(f"{name} must use https unless its host is loopback (a secret would travel in clear)")
     return text
@@ -200,7 +201,7 @@ def _meter_id(raw: dict, name: str, label: str) -> str | None:
     compact = "".join(text.split())  # people paste "1200 0000 0000 0"
     if not METER_POINT[label].fullmatch(compact):
         size = "13 digits" if label == "MPAN" else "6 to 10 digits"
-        raise SettingsError(f"{name} must be the {label}'s {size}, not {text!r}")
+        raise SettingsError(f"{name} must be the {label}'s {size}, not {shown(text)}")
     return compact
 
 
@@ -271,7 +272,7 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, ne
         try:
             date.fromisoformat(demo_until)
         except ValueError:
-            raise SettingsError(f"OCTO_DEMO_UNTIL must be a date like 2025-11-03, not {demo_until!r}") from None
+            raise SettingsError(f"OCTO_DEMO_UNTIL must be a date like 2025-11-03, not {shown(demo_until)}") from None
     gas_unit = _choice(raw, "OCTO_GAS_UNIT", {"m3": "m3", "m³": "m3", "kwh": "kWh", "auto": "auto"})
     if gas_unit == "auto" and not raw["OCTO_ACCOUNT_NUMBER"] and not demo:
         raise SettingsError("OCTO_GAS_UNIT=auto needs OCTO_ACCOUNT_NUMBER to ask the account")
@@ -288,16 +289,16 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, ne
     if account_number is not None:
         account_number = account_number.upper()
         if not ACCOUNT_NUMBER.fullmatch(account_number):
-            raise SettingsError(f"OCTO_ACCOUNT_NUMBER must look like A-1234ABCD, not {raw['OCTO_ACCOUNT_NUMBER']!r}")
+            raise SettingsError(f"OCTO_ACCOUNT_NUMBER must look like A-1234ABCD, not {shown(raw['OCTO_ACCOUNT_NUMBER'])}")
 
     backfill_from = raw["OCTO_BACKFILL_FROM"]
     if backfill_from is not None:
         try:
             backfill_from = parse_date_or_datetime(backfill_from)
         except (ValueError, OverflowError):
-            raise SettingsError(f"OCTO_BACKFILL_FROM must be an ISO date or datetime, not {backfill_from!r}") from None
+            raise SettingsError(f"OCTO_BACKFILL_FROM must be an ISO date or datetime, not {shown(backfill_from)}") from None
         if backfill_from > time.time_ns():
-            raise SettingsError(f"OCTO_BACKFILL_FROM must not be in the future, not {raw['OCTO_BACKFILL_FROM']!r}")
+            raise SettingsError(f"OCTO_BACKFILL_FROM must not be in the future, not {shown(raw['OCTO_BACKFILL_FROM'])}")
 
     return Settings(
         api_key=raw["OCTO_API_KEY"],
@@ -360,7 +361,7 @@ def _region(text: str | None) -> str | None:
         return None
     letter = text.upper().removeprefix("_")
     if len(letter) != 1 or not "A" <= letter <= "P":
-        raise SettingsError(f"OCTO_REGION must be a region letter from A to P, not {text!r}")
+        raise SettingsError(f"OCTO_REGION must be a region letter from A to P, not {shown(text)}")
     return letter
 
 
@@ -373,5 +374,5 @@ def _e7_night(raw: dict) -> tuple[int, int]:
     except ValueError:
         ok = False
     if not ok:
-        raise SettingsError(f"OCTO_E7_NIGHT must be like 00:30-07:30 (UTC), not {text!r}")
+        raise SettingsError(f"OCTO_E7_NIGHT must be like 00:30-07:30 (UTC), not {shown(text)}")
     return times[0][0] * 3600 + times[0][1] * 60, times[1][0] * 3600 + times[1][1] * 60

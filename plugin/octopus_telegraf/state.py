@@ -18,6 +18,8 @@ from .timeutil import DAY_NS, floor_half_hour
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 LARGEST_NS = 2**62  # beyond the year 2116: a cursor this large is damage, not progress
+COMPARE_BACKLOG_DAYS = 400  # half-hours kept for a comparison that waits (no region, no price), at most
+COMPARE_BACKLOG_NS = COMPARE_BACKLOG_DAYS * DAY_NS
 
 
 class DirectoryInUse(Exception):
@@ -73,6 +75,9 @@ class MeterProgress:
     gas_unit: str | None = None  # the unit gas values were printed in: another one later means print them again
     # (London midnight, comparison name) -> octopus_comparison_daily values as printed
     compared: dict[tuple, tuple] = field(default_factory=dict)
+    # comparison name -> London midnight of the first day it has still to price: its half-hours are kept
+    compare_from: dict[str, int] = field(default_factory=dict)
+    compare_holes: dict[str, list] = field(default_factory=dict)  # name -> days it could not price yet
 
     def period_from(self, lookback_ns: int) -> int:
         """Where the next read starts: the newest interval seen minus the look-back, never before the start."""
@@ -81,17 +86,20 @@ class MeterProgress:
         return max(self.start_ns, self.cursor_ns - lookback_ns)
 
     def prune(self, lookback_ns: int) -> None:
-        """Keep the printed values the next read can return again, nothing older."""
+        """Keep the printed values the next read can return again, and those a comparison has still to
+        price (for COMPARE_BACKLOG_NS at most), nothing older."""
         if self.cursor_ns is not None:
             keep_from = self.period_from(lookback_ns)
-            kept = {start: mark for start, mark in self.printed.items() if start >= keep_from}
-            if len(kept) < len(self.printed):
-                self.printed.clear()  # in place: a gather in progress holds this very dict
-                self.printed.update(kept)
-            for day in [day for day in self.daily if day < keep_from - DAY_NS]:
-                del self.daily[day]
-            for key in [key for key in self.compared if key[0] < keep_from - DAY_NS]:
-                del self.compared[key]
+            kept_for_comparisons = keep_from
+            if self.compare_from:
+                wanted = [*self.compare_from.values(), *(d for days in self.compare_holes.values() for d in days)]
+                kept_for_comparisons = max(min(keep_from, *wanted), keep_from - COMPARE_BACKLOG_NS)
+                for name, day in self.compare_from.items():
+                    self.compare_from[name] = max(day, kept_for_comparisons)
+                for name, days in self.compare_holes.items():
+                    days[:] = [day for day in days if day >= kept_for_comparisons]
+            self._keep_only(lambda key: key >= kept_for_comparisons, lambda key: key >= kept_for_comparisons - DAY_NS,
+                            lambda key: key[0] >= keep_from - DAY_NS)
 
     def clamp(self, now_ns: int, fresh_start_ns: int) -> bool:
         """Bring a position in the future (a clock that was wrong, a backfill date since corrected) back
@@ -104,22 +112,27 @@ class MeterProgress:
             changed = True
         if self.newest_end_ns is not None and self.newest_end_ns > now_ns:
             self.newest_end_ns, changed = None, True
-        for start in [start for start in self.printed if start > now_ns]:
-            del self.printed[start]
-        for day in [day for day in self.daily if day > now_ns]:
-            del self.daily[day]
-        for key in [key for key in self.compared if key[0] > now_ns]:
-            del self.compared[key]
+        self._keep_only(lambda key: key <= now_ns, lambda key: key <= now_ns, lambda key: key[0] <= now_ns)
+        for name, day in self.compare_from.items():
+            self.compare_from[name] = min(day, now_ns)
         if self.standing_through_ns is not None and self.standing_through_ns > now_ns:
             self.standing_through_ns, changed = None, True
         return changed
+
+    def _keep_only(self, printed_kept, daily_kept, compared_kept) -> None:
+        """Drop the entries of `printed`, `daily` and `compared` whose key each test refuses, in place (a
+        gather in progress holds these very dicts)."""
+        for table, kept in ((self.printed, printed_kept), (self.daily, daily_kept), (self.compared, compared_kept)):
+            for key in [key for key in table if not kept(key)]:
+                del table[key]
 
     def to_json(self) -> dict:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
                 "printed": [[start, *mark] for start, mark in sorted(self.printed.items())],
                 "standing_through": self.standing_through_ns,
                 "daily": [[day, *values] for day, values in sorted(self.daily.items())], "gas_unit": self.gas_unit,
-                "compared": [[*key, *values] for key, values in sorted(self.compared.items())]}
+                "compared": [[*key, *values] for key, values in sorted(self.compared.items())],
+                "compare_from": self.compare_from, "compare_holes": self.compare_holes}
 
     @classmethod
     def from_json(cls, data: dict) -> "MeterProgress":
@@ -139,6 +152,9 @@ class MeterProgress:
             compared={(_ns(day, optional=False), str(name)): (str(tariff), *(None if v is None else float(v)
                                                                               for v in numbers[:-1]), int(numbers[-1]))
                       for day, name, tariff, *numbers in data.get("compared", [])},
+            compare_from={str(name): _ns(day, optional=False) for name, day in data.get("compare_from", {}).items()},
+            compare_holes={str(name): sorted(_ns(day, optional=False) for day in days)[-COMPARE_BACKLOG_DAYS:]
+                           for name, days in data.get("compare_holes", {}).items()},
         )
 
 
