@@ -63,7 +63,7 @@ def parse_query_time(text: str) -> int:
 
 @dataclass
 class Fault:
-    kind: str  # status | html | slow | drip | reset | cut | truncated | foreign_next | over_return | raw
+    kind: str  # status | html | slow | drip | header_drip | reset | cut | truncated | foreign_next | over_return | raw
     path: str = ""  # applies to requests whose path contains this
     times: int = 1
     status: int = 500
@@ -87,6 +87,20 @@ class Request:
         if not self.authorization or not self.authorization.startswith("Basic "):
             return None
         return base64.b64decode(self.authorization[6:]).decode().split(":", 1)[0]
+
+
+def header_drip(handler, seconds: float, limit_s: float = 120.0) -> None:
+    """The status line, then one header byte every `seconds`, never ending the headers (until `limit_s`)."""
+    try:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+        handler.wfile.flush()
+        for _ in range(int(limit_s / seconds)):
+            handler.wfile.write(b"a")
+            handler.wfile.flush()
+            time.sleep(seconds)
+    except OSError:
+        pass
+    handler.close_connection = True
 
 
 class FakeOctopus:
@@ -159,6 +173,9 @@ class FakeOctopus:
                 authorization = self.headers.get("Authorization")
                 with fake.lock:
                     fake.backend_calls.append((authorization, body))
+                fault = fake._take_fault("/backend/v1/graphql/")
+                if fault and fault.kind == "header_drip":
+                    return header_drip(self, fault.seconds)
                 reply = fake._take_reply(body)
                 if reply is None:
                     if authorization not in fake.live_tokens:  # a `JWT ` prefix, the key, or nothing: refused
@@ -243,6 +260,8 @@ class FakeOctopus:
                     return
                 if fault and fault.kind == "slow":
                     time.sleep(fault.seconds)
+                if fault and fault.kind == "header_drip":
+                    return header_drip(self, fault.seconds)
                 if fault and fault.kind == "status":
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                     body = {"detail": "Request was throttled."} if fault.status == 429 else {"detail": "Server Error"}
@@ -297,6 +316,10 @@ class FakeOctopus:
                     fake.requests.append(Request(parts.path, {}, self.headers.get("Authorization"),
                                                  self.headers.get("User-Agent")))
                 fault = fake._take_fault(parts.path)
+                if fault and fault.kind == "header_drip":
+                    return header_drip(self, fault.seconds)
+                if fault and fault.kind == "slow":
+                    time.sleep(fault.seconds)
                 if fault and fault.kind == "status":
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                     return self._send(fault.status, fault.body or b'{"detail": "Server Error"}', "application/json",

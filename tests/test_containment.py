@@ -76,6 +76,8 @@ def test_a_refused_token_is_not_kept_and_the_next_gather_recovers(fake, iog, lau
     plugin.gather(1)  # the API has recovered: a new token at once, not 55 minutes later
     plugin.wait_until(lambda: any(line.startswith("octopus_dispatch") for line in plugin.stdout),
                       what="the dispatch, once the token works")
+    plugin.gather(1)
+    plugin.gather(1)  # the episode ends after successes in a row, not at the first
     plugin.stop()
     assert len(fake.graphql_queries("obtainKrakenToken")) == 2
     assert len(problems("\n".join(plugin.stderr))) == 1

@@ -140,13 +140,14 @@ def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
 
     Collector(settings, PagesClient(), state, output).gather()
     # chunk by chunk, each chunk's last row held until the next (a duplicate may straddle the edge),
-    # then the last row and the collector point
+    # then the last row, and the collector point as the gather's last line
     lines_per_chunk = Batch.FLUSH_LINES
-    assert batches == [lines_per_chunk - 1, lines_per_chunk, lines_per_chunk, 2]
+    assert batches == [lines_per_chunk - 1, lines_per_chunk, lines_per_chunk, 1, 1]
     assert sum(days) == 3 * Batch.FLUSH_LINES // 48  # every complete London day once, chunks or not
     step = Batch.FLUSH_LINES * 1800 * SECOND
+    last = start + (3 * Batch.FLUSH_LINES - 1) * 1800 * SECOND
     assert saved_cursors == [None, start + step - 2 * 1800 * SECOND, start + 2 * step - 2 * 1800 * SECOND,
-                             start + 3 * step - 2 * 1800 * SECOND]
+                             start + 3 * step - 2 * 1800 * SECOND, last]  # the collector point: all saved
     again = State(str(tmp_path))
     again.load()
     (progress,) = again.meters.values()

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from . import log
-from .log import shown
 from .api import ApiError, OutOfTime
-from .enrichment import ShapeError
+from .enrichment import Enrichment, ShapeError
+from .log import shown
 from .timeutil import iso_to_ns, ns_to_utc_z
 
 # family -> (does a product code belong to it, direction, fuels it applies to)
@@ -30,7 +30,6 @@ NAME = re.compile(r"[a-z0-9_]+")
 TARIFF_CODE = re.compile(r"[EG]-[0-9A-Z]+-[0-9A-Z]+(?:-[0-9A-Z]+)*-[A-P]")
 PRODUCT_CODE = re.compile(r"[0-9A-Z]+(?:-[0-9A-Z]+)+")
 PAYMENT_BLOCKS = ("direct_debit_monthly", "varying", "direct_debit_quarterly", "prepayment")
-LIST_PAUSE_SECONDS = 60  # shorter than any gather interval: the next gather asks again
 LIST_PAGES = 20  # a day's list is a few pages of 100; more is a loop or a fault, and nothing of it is kept
 LISTS_PER_GATHER = 5  # a backfill over days no window covers asks a few lists a gather, not hundreds at once
 KEPT_WINDOWS = 2000  # sale windows kept: every product of several years
@@ -87,8 +86,10 @@ class Catalogue:
         self.store = store  # checked by checked_store()
         self.windows: dict[str, list] = store["windows"]
         self.asked: set[int] = set(store["asked"])
-        self.failed_until = 0.0  # monotonic
         self.lists_left = LISTS_PER_GATHER
+        # the list is shared by every comparison: its faults are one episode of its own, and the comparisons
+        # that meet it while it waits are told quietly (OutOfTime: the next gather)
+        self.boundary = Enrichment("the product list (tariff comparisons)")
 
     def start_gather(self) -> None:
         self.lists_left = LISTS_PER_GATHER
@@ -118,31 +119,35 @@ class Catalogue:
     def _learn(self, day_ns: int) -> None:
         """Ask the list of `day_ns`. A failed list is not asked again by the next comparison of the same
         gather: they share it, so one failure is one request, not one per comparison."""
-        if time.monotonic() < self.failed_until:
-            raise ApiError("the product list failed a moment ago; it is asked again at the next gather")
+        if not self.boundary.ready():
+            raise OutOfTime("the product list failed a moment ago; it is asked again later")
         if self.lists_left <= 0:
             raise OutOfTime(f"{LISTS_PER_GATHER} product lists asked in this gather; the rest follow")
         self.lists_left -= 1
-        url = self.client.url("/v1/products/") + "?" + urlencode({**LIST_QUERY, "available_at": ns_to_utc_z(day_ns)})
-        learned: dict[str, list] = {}  # kept only once the whole list has come: a list cut short is no answer
-        try:
-            for results in self.client.pages(url, authenticated=False, max_pages=LIST_PAGES):
-                for product in results:
-                    window = _window(product)
-                    if window is not None:
-                        learned[product["code"]] = window
-        except ApiError as exc:  # a Retry-After longer than the pause is honoured too
-            self.failed_until = max(time.monotonic() + LIST_PAUSE_SECONDS, exc.wait_until or 0.0)
-            raise
-        if not learned:
-            self.failed_until = time.monotonic() + LIST_PAUSE_SECONDS
-            raise MissingFact(f"the product list of {ns_to_utc_z(day_ns)[:10]} had no products in it")
+        learned = self.boundary.run(self._list, day_ns)
+        if learned is None:
+            self.lists_left = 0  # not again in this gather, whichever comparison asks
+            raise OutOfTime("the product list did not answer; it is asked again later")
         self.windows.update(learned)
         for code in sorted(self.windows, key=lambda c: self.windows[c][0])[:-KEPT_WINDOWS]:
             del self.windows[code]
         self.asked.add(day_ns)
         self.store["asked"] = sorted(self.asked)[-400:]  # about a year of days asked: the rest are covered
         log.debug(f"products on sale {ns_to_utc_z(day_ns)}: {len(learned)}")
+
+    def _list(self, day_ns: int) -> dict[str, list]:
+        """The products on sale that day: kept only once the whole list has come (a list cut short, or one
+        with nothing in it, is no answer)."""
+        url = self.client.url("/v1/products/") + "?" + urlencode({**LIST_QUERY, "available_at": ns_to_utc_z(day_ns)})
+        learned: dict[str, list] = {}
+        for results in self.client.pages(url, authenticated=False, max_pages=LIST_PAGES):
+            for product in results:
+                window = _window(product)
+                if window is not None:
+                    learned[product["code"]] = window
+        if not learned:
+            raise MissingFact(f"the product list of {ns_to_utc_z(day_ns)[:10]} had no products in it")
+        return learned
 
 
 class MissingFact(ApiError):
@@ -161,10 +166,15 @@ def checked_store(store: dict) -> dict:
         "gsp": lambda v: isinstance(v, dict) and all(isinstance(x, str) and len(x) == 1 and "A" <= x <= "P"
                                                      for x in v.values()),
         "days": lambda v: isinstance(v, dict) and all(
-            isinstance(k, str) and len(k.split("|")) == 3 and isinstance(pairs, list) and all(
-                isinstance(p, list) and len(p) == 2 and _ns_ok(p[0]) and (p[1] is None or isinstance(p[1], str))
-                for p in pairs) for k, pairs in v.items()),
+            isinstance(k, str) and len(k.split("|")) == 3 and isinstance(runs, list) and all(
+                isinstance(r, list) and len(r) == 3 and _ns_ok(r[0]) and _ns_ok(r[1]) and r[0] <= r[1]
+                and r[1] - r[0] < 1000 * 86400 * 10**9 and isinstance(r[2], str) for r in runs) for k, runs in v.items()),
     }
+    days = store.get("days")
+    if isinstance(days, dict):  # the format of before 0.2: [day, code] pairs, one a day
+        for key, pairs in days.items():
+            if isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 for p in pairs):
+                days[key] = [[day, day, code] for day, code in pairs if code is not None]
     for name, check in checks.items():
         if name in store and not check(store[name]):
             log.warn(f"state: the tariff comparisons' `{name}` section is damaged; dropped (asked again)")

@@ -17,8 +17,8 @@ from itertools import repeat
 from operator import mul, truediv
 from urllib.parse import quote
 
-from . import log
 from .account import Agreement
+from .api import ApiError
 from .catalogue import FAMILIES, Catalogue, MissingFact, checked_store, sells, tariff_for
 from .days import day_sums
 from .enrichment import Enrichment
@@ -48,10 +48,11 @@ class Comparisons:
         self.days: dict[tuple, dict[int, str | None]] = {}
         self.spans: dict[tuple, list[Agreement]] = {}
         today = london_day_start(time.time_ns())
-        for text, pairs in list(self.saved_days.items()):
+        for text, runs in list(self.saved_days.items()):
             key = tuple(text.split("|"))
-            self.days[key] = {day: code for day, code in pairs if code is not None}
+            self.days[key] = {day: code for first, last, code in runs for day in london_days(first, last + 1)}
             self.spans[key] = _spans(self.days[key], today)
+        self.why: dict[tuple, str] = {}  # key -> why a day of it could not be resolved to a tariff
         self.holes_retry: dict[tuple, float] = {}  # (name, meter key) -> monotonic time to retry its holes
         self.codes: dict[tuple, str] = {}  # (product, fuel, region, dual) -> tariff code
         self.books: dict[str, Prices] = {}
@@ -130,11 +131,12 @@ class Comparisons:
             """The day's (values, lines), or None when it cannot be priced yet (it becomes a hole)."""
             starts = list(range(day_ns, next_london_midnight(day_ns), HALF_HOUR_NS))
             energy = formatter.kwhs([mark[0] for mark in marks])
-            actual = daily[1] if meter.direction == "export" else daily[1] + (daily[2] or 0.0)
+            actual = daily[1] if daily[1] is None or meter.direction == "export" else daily[1] + (daily[2] or 0.0)
             try:
                 return self._day(item, meter, formatter, day_ns, starts, energy, actual)
             except MissingFact as exc:
-                missing.append(str(exc))
+                unresolved = day_ns not in self.days.get((name, meter.fuel, meter.point), {})
+                missing.append(self.why.get((name, meter.fuel, meter.point), str(exc)) if unresolved else str(exc))
                 return None
 
         if retry_holes:  # days that could not be priced before: their half-hours were kept for them
@@ -190,11 +192,11 @@ class Comparisons:
 
     @staticmethod
     def _day_data(progress, day_ns: int):
-        """(the day's printed marks, its octopus_daily values) when every half-hour of it is in hand and
-        priced on the real bill; else (None, the marks as far as they go)."""
+        """(the day's printed marks, its octopus_daily values) when every half-hour of it is in hand; else
+        (None, the marks as far as they go)."""
         marks = list(map(progress.printed.get, range(day_ns, next_london_midnight(day_ns), HALF_HOUR_NS)))
         daily = progress.daily.get(day_ns)
-        if None in marks or daily is None or daily[1] is None:
+        if None in marks or daily is None:
             return None, marks
         return marks, daily
 
@@ -217,6 +219,7 @@ class Comparisons:
                     if exc.needs_user:
                         raise
                     days.pop(day, None)
+                    self.why[key] = str(exc)
         finally:
             self._keep(key, today)
         self.books[item.name].prepare(meter, low_ns, high_ns, RATES_AHEAD_NS)
@@ -254,7 +257,12 @@ class Comparisons:
             return own_code.region
         if meter.fuel == "electricity":
             if meter.point not in self.gsp:
-                data = self.client.get_json(self.client.url(f"/v1/electricity-meter-points/{quote(meter.point)}/"))
+                try:
+                    data = self.client.get_json(self.client.url(f"/v1/electricity-meter-points/{quote(meter.point)}/"))
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    data = None  # the meter point has no page: the region stays unknown
                 gsp = data.get("gsp") if isinstance(data, dict) else None
                 letter = gsp.strip("_").upper() if isinstance(gsp, str) else ""
                 if len(letter) == 1 and "A" <= letter <= "P":
@@ -333,7 +341,14 @@ class Comparisons:
 
     def _keep(self, key: tuple, today_ns: int) -> None:
         self.spans[key] = _spans(self.days[key], today_ns)
-        self.saved_days["|".join(key)] = sorted((day, code) for day, code in self.days[key].items() if code)
+        runs: list[list] = []  # [first day, last day, code]: a year of one tariff is one entry, not 365
+        for day in sorted(d for d, code in self.days[key].items() if code):
+            code = self.days[key][day]
+            if runs and runs[-1][2] == code and next_london_midnight(runs[-1][1]) == day:
+                runs[-1][1] = day
+            else:
+                runs.append([day, day, code])
+        self.saved_days["|".join(key)] = runs
 
 
 def _spans(days: dict[int, str | None], today_ns: int) -> list[Agreement]:

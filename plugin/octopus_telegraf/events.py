@@ -59,7 +59,8 @@ class Events:
         return isinstance(last, bool) or not isinstance(last, (int, float)) or not 0 <= now - last < every
 
     def _asked(self, part: str) -> None:
-        self.store["asked"][part] = time.time()
+        """Kept with the points it gave (kept()): a gather whose points wait for room asks again after a restart."""
+        self.pending.append(("asked", part, time.time()))
 
     def lines(self, meters) -> list[str]:
         """The points new or changed since printed, asking what is due. `kept()` once they are written."""
@@ -79,6 +80,8 @@ class Events:
         for kind, key, values in self.pending:
             if kind == "points":
                 self.store["points"] = values
+            elif kind == "asked":
+                self.store["asked"][key] = values
             else:
                 self.store[kind][key] = values
         self.pending = []

@@ -289,14 +289,16 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, ne
     if account_number is not None:
         account_number = account_number.upper()
         if not ACCOUNT_NUMBER.fullmatch(account_number):
-            raise SettingsError(f"OCTO_ACCOUNT_NUMBER must look like A-1234ABCD, not {shown(raw['OCTO_ACCOUNT_NUMBER'])}")
+            raise SettingsError("OCTO_ACCOUNT_NUMBER must look like A-1234ABCD, not "
+                                f"{shown(raw['OCTO_ACCOUNT_NUMBER'])}")
 
     backfill_from = raw["OCTO_BACKFILL_FROM"]
     if backfill_from is not None:
         try:
             backfill_from = parse_date_or_datetime(backfill_from)
         except (ValueError, OverflowError):
-            raise SettingsError(f"OCTO_BACKFILL_FROM must be an ISO date or datetime, not {shown(backfill_from)}") from None
+            raise SettingsError("OCTO_BACKFILL_FROM must be an ISO date or datetime, not "
+                                f"{shown(backfill_from)}") from None
         if backfill_from > time.time_ns():
             raise SettingsError(f"OCTO_BACKFILL_FROM must not be in the future, not {shown(raw['OCTO_BACKFILL_FROM'])}")
 

@@ -96,7 +96,7 @@ class MeterProgress:
                 kept_for_comparisons = max(min(keep_from, *wanted), keep_from - COMPARE_BACKLOG_NS)
                 for name, day in self.compare_from.items():
                     self.compare_from[name] = max(day, kept_for_comparisons)
-                for name, days in self.compare_holes.items():
+                for days in self.compare_holes.values():
                     days[:] = [day for day in days if day >= kept_for_comparisons]
             self._keep_only(lambda key: key >= kept_for_comparisons, lambda key: key >= kept_for_comparisons - DAY_NS,
                             lambda key: key[0] >= keep_from - DAY_NS)
