@@ -10,10 +10,13 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from test_compare import COMPARE, FIRST_DAY, IMPORT, compared, comparison_points, days  # noqa: F401 - a fixture
 from test_containment import one_and_many, problems
 from test_events import NIGHTS, POWER_DOWN, events_env, points_of, state_of  # noqa: F401 - a fixture
+from test_intelligent import iog  # noqa: F401 - a fixture
 from test_prices import ACCOUNT, account_document, agreement
 
 from conftest import COMMAND, GAS, consumption, parse, run_once
@@ -404,3 +407,52 @@ def test_an_enrichment_raising_a_plain_exception_leaves_the_gather_whole(fake, c
     assert collector.gather() == 0
     assert len(half_hours(lines)) == ALL_HALF_HOURS
     assert not [line for line in lines if line.startswith("octopus_comparison_daily")]
+
+
+# -- the thin spots: a tag's `=` checked strictly, a dispatch that ends on a half-hour's edge -------------
+
+def strict_tags(prefix: str) -> dict:
+    """The tags of a line's prefix as InfluxDB's own grammar reads them: `,` and `=` separate only where not
+    escaped; a tag with a second bare `=` is an error (the lenient parser of the other tests accepts it)."""
+    pieces, current, escaped = [], "", False
+    for char in prefix:
+        if escaped:
+            current, escaped = current + "\\" + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            pieces.append(current)
+            current = ""
+        else:
+            current += char
+    pieces.append(current)
+    tags = {}
+    for piece in pieces[1:]:
+        bare = [i for i, c in enumerate(piece) if c == "=" and (i == 0 or piece[i - 1] != "\\")]
+        assert len(bare) == 1, f"an unescaped = in {piece!r}"
+        key, value = piece[:bare[0]], piece[bare[0] + 1:]
+        tags[key.replace("\\", "")] = value.replace("\\", "")
+    return tags
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="\\", blacklist_categories=("Cc", "Cs", "Zl", "Zp")),
+               min_size=1, max_size=20).filter(str.isprintable))
+def test_a_tag_value_with_equals_commas_or_spaces_is_escaped_for_a_strict_reader(value):
+    from octopus_telegraf.lineprotocol import tag_prefix
+
+    assert strict_tags(tag_prefix("octopus_consumption", {"serial": value, "fuel": "gas"})) == \
+        {"fuel": "gas", "serial": value}
+
+
+def test_a_dispatch_ending_on_a_half_hours_edge_reprices_only_the_half_hour_before(fake, iog):
+    from test_intelligent import OFF_PEAK, PEAK
+
+    fake.graphql_now_ns = london(2024, 3, 1, 20)
+    fake.dispatches = [{"start": london(2024, 3, 1, 10), "end": london(2024, 3, 1, 10, 30), "delta": "-3.50",
+                        "source": "smart-charge"}]
+    printed = half_hours(run_once(iog).stdout.decode().splitlines())
+    assert printed[london(2024, 3, 1, 10)]["unit_rate_pence"] == OFF_PEAK
+    assert printed[london(2024, 3, 1, 10)]["dispatched"] is True
+    assert printed[london(2024, 3, 1, 10, 30)]["unit_rate_pence"] == PEAK
+    assert "dispatched" not in printed[london(2024, 3, 1, 10, 30)]
+    assert printed[london(2024, 3, 1, 9, 30)]["unit_rate_pence"] == PEAK

@@ -3,7 +3,6 @@
 for a region (`GET /v1/products/{code}/`, through the rate book's per-process cache)."""
 
 import re
-import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -32,6 +31,7 @@ PRODUCT_CODE = re.compile(r"[0-9A-Z]+(?:-[0-9A-Z]+)+")
 PAYMENT_BLOCKS = ("direct_debit_monthly", "varying", "direct_debit_quarterly", "prepayment")
 LIST_PAGES = 20  # a day's list is a few pages of 100; more is a loop or a fault, and nothing of it is kept
 LISTS_PER_GATHER = 5  # a backfill over days no window covers asks a few lists a gather, not hundreds at once
+RUN_LIMIT_NS = 4000 * 86400 * 10**9  # a run of days of one tariff longer than ten years is damage
 KEPT_WINDOWS = 2000  # sale windows kept: every product of several years
 LIST_QUERY = {"brand": "OCTOPUS_ENERGY", "is_business": "false", "is_prepay": "false", "page_size": 100}
 
@@ -168,7 +168,7 @@ def checked_store(store: dict) -> dict:
         "days": lambda v: isinstance(v, dict) and all(
             isinstance(k, str) and len(k.split("|")) == 3 and isinstance(runs, list) and all(
                 isinstance(r, list) and len(r) == 3 and _ns_ok(r[0]) and _ns_ok(r[1]) and r[0] <= r[1]
-                and r[1] - r[0] < 1000 * 86400 * 10**9 and isinstance(r[2], str) for r in runs) for k, runs in v.items()),
+                and r[1] - r[0] < RUN_LIMIT_NS and isinstance(r[2], str) for r in runs) for k, runs in v.items()),
     }
     days = store.get("days")
     if isinstance(days, dict):  # the format of before 0.2: [day, code] pairs, one a day

@@ -205,7 +205,7 @@ class Collector:
     def _prune(self, octopus: bool) -> None:
         """Rates, dispatches and compared days older than every meter's look-back are let go."""
         lookback = self.reader.lookback_ns
-        needed = [p.period_from(lookback) for m in self.meters if (p := self.state.meters.get(m.key))]
+        needed = [p.kept_from(lookback) for m in self.meters if (p := self.state.meters.get(m.key))]
         if needed:
             keep_from = min(needed) - 2 * DAY_NS
             self.prices.prune(keep_from, printing=octopus)

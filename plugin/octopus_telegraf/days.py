@@ -62,6 +62,9 @@ class DayPoints:
                 kwh, money = day_sums(formatter.kwhs(readings), rates)
                 values = (kwh, money, standing)
             if progress.daily.get(day) != values:
+                if day in progress.daily:  # a late or corrected half-hour: the comparisons look at the day again
+                    for name, first in progress.compare_from.items():
+                        progress.compare_from[name] = min(first, day)
                 out.append(formatter.daily_line(day, *values))
                 progress.daily[day] = values
         return out

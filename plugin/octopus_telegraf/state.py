@@ -90,16 +90,21 @@ class MeterProgress:
         price (for COMPARE_BACKLOG_NS at most), nothing older."""
         if self.cursor_ns is not None:
             keep_from = self.period_from(lookback_ns)
-            kept_for_comparisons = keep_from
+            kept_for_comparisons = self.kept_from(lookback_ns)
             if self.compare_from:
-                wanted = [*self.compare_from.values(), *(d for days in self.compare_holes.values() for d in days)]
-                kept_for_comparisons = max(min(keep_from, *wanted), keep_from - COMPARE_BACKLOG_NS)
                 for name, day in self.compare_from.items():
                     self.compare_from[name] = max(day, kept_for_comparisons)
                 for days in self.compare_holes.values():
                     days[:] = [day for day in days if day >= kept_for_comparisons]
             self._keep_only(lambda key: key >= kept_for_comparisons, lambda key: key >= kept_for_comparisons - DAY_NS,
-                            lambda key: key[0] >= keep_from - DAY_NS)
+                            lambda key: key[0] >= min(keep_from, kept_for_comparisons) - DAY_NS)
+
+    def kept_from(self, lookback_ns: int) -> int:
+        """The oldest half-hour still needed: the next read's, or a waiting comparison's (COMPARE_BACKLOG_NS
+        at most before it)."""
+        keep_from = self.period_from(lookback_ns)
+        wanted = [*self.compare_from.values(), *(d for days in self.compare_holes.values() for d in days)]
+        return max(min(keep_from, *wanted), keep_from - COMPARE_BACKLOG_NS) if wanted else keep_from
 
     def clamp(self, now_ns: int, fresh_start_ns: int) -> bool:
         """Bring a position in the future (a clock that was wrong, a backfill date since corrected) back
