@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from test_compare import COMPARE, FIRST_DAY, IMPORT, compared, comparison_points, days  # noqa: F401 - a fixture
 from test_containment import one_and_many, problems
-from test_events import NIGHTS, POWER_DOWN, events_env, points_of, state_of  # noqa: F401 - a fixture
+from test_events import NIGHTS, POWER_DOWN, events_env, let_time_pass, points_of, state_of  # noqa: F401 - a fixture
 from test_intelligent import iog  # noqa: F401 - a fixture
 from test_prices import ACCOUNT, account_document, agreement
 
@@ -165,14 +165,6 @@ def test_a_product_code_that_does_not_exist_is_one_warning_naming_it(fake, compa
 def sessions(count):
     return [{"code": f"S{i}", "startAt": render(london(2024, 1, 1) + i * 2 * 3600 * 10**9, "colon"),
              "endAt": render(london(2024, 1, 1) + (i * 2 + 1) * 3600 * 10**9, "colon")} for i in range(count)]
-
-
-def let_time_pass(env):
-    path = os.path.join(env["OCTO_STATE_DIR"], "state.json")
-    state = state_of(env)
-    state["events"]["asked"] = {}
-    with open(path, "w") as handle:
-        json.dump(state, handle)
 
 
 def test_ten_thousand_sessions_are_cut_to_the_fifty_asked_for(fake, events_env):

@@ -57,7 +57,7 @@ SETTINGS = [
     ("OCTO_STATE_DIR", None, "where progress is kept (default $STATE_DIRECTORY, $XDG_STATE_HOME/octopus-telegraf "
                              "or ~/.local/state/octopus-telegraf)"),
     ("OCTO_API_URL", "https://api.octopus.energy", "API origin (https, or http on loopback only)"),
-    ("OCTO_HTTP_TIMEOUT", "90", "seconds one API request may take, its whole body included (at most 600)"),
+    ("OCTO_HTTP_TIMEOUT", "90", "seconds one whole exchange may take: connect, headers and body (at most 600)"),
     ("OCTO_RETRY_PAUSE", "1", "seconds before retrying a failed request (the second retry waits 3x as long)"),
     ("OCTO_TIMESTAMP", "start", "stamp a half-hour at its start or end"),
     ("OCTO_SCHEMA", "octopus", "output schema: octopus or seed (the Node.js tool's measurements)"),
