@@ -392,11 +392,13 @@ class FakeOctopus:
 
     # -- tariffs ------------------------------------------------------------------------------
     def add_product(self, product: str, region: str, tariffs: dict[str, str], fuel="electricity", dual=False,
-                    group=None):
-        """A product listing `tariffs` (payment block -> tariff code) in one region, with links."""
+                    group=None, kinds=None):
+        """A product listing `tariffs` (payment block -> tariff code) in one region, with links (`kinds`: the
+        rate paths it links, e.g. a four-rate tariff's day, night and EV rates)."""
         group = group or (("dual_register_electricity_tariffs" if dual else "single_register_electricity_tariffs"
                            ) if fuel == "electricity" else "single_register_gas_tariffs")
-        kinds = (["day-unit-rates", "night-unit-rates"] if dual else ["standard-unit-rates"]) + ["standing-charges"]
+        kinds = kinds or (["day-unit-rates", "night-unit-rates"] if dual else ["standard-unit-rates"]) + \
+            ["standing-charges"]
         fuel_path = "electricity-tariffs" if fuel == "electricity" else "gas-tariffs"
         blocks = {}
         for payment, code in tariffs.items():

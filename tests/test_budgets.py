@@ -448,3 +448,11 @@ def test_a_dispatch_ending_on_a_half_hours_edge_reprices_only_the_half_hour_befo
     assert printed[london(2024, 3, 1, 10, 30)]["unit_rate_pence"] == PEAK
     assert "dispatched" not in printed[london(2024, 3, 1, 10, 30)]
     assert printed[london(2024, 3, 1, 9, 30)]["unit_rate_pence"] == PEAK
+
+
+@pytest.mark.parametrize("args", [["--api-key", "sk_live_abcdefghij0123456789"], ["--api-key=sk_live_abcdefghij0123"]])
+def test_a_key_given_as_a_flag_points_to_octo_api_key_without_echoing_it(compared, args):
+    result = run_once(compared, args=("--once", *args))
+    stderr = result.stderr.decode()
+    assert result.returncode == 2 and stderr.count("\n") == 1
+    assert "OCTO_API_KEY" in stderr and "abcdefghij" not in stderr

@@ -23,7 +23,11 @@ EXIT_BAD_CONFIG = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         """A wrong flag is bad configuration too: one E! line and exit 2, as for a bad setting."""
-        log.error(f"{message} (see octopus-telegraf --help)")
+        if any(word.split("=")[0] in ("--api-key", "--key", "--octo-api-key") for word in sys.argv[1:]):
+            log.error("the API key is read from OCTO_API_KEY only, never from a flag (a flag shows in `ps`): "
+                      "export OCTO_API_KEY=... or put it in the environment file")
+        else:
+            log.error(f"{message} (see octopus-telegraf --help)")
         raise SystemExit(EXIT_BAD_CONFIG)
 
 

@@ -331,7 +331,7 @@ class Comparisons:
         """Days older than the look-back, once their unit-rate points are printed, are not needed again."""
         for key, days in self.days.items():
             series = [self.books[key[0]].series.get(f"{code}|{kind}") for code in set(days.values()) if code
-                      for kind in TariffCode.parse(code).unit_registers]
+                      for kind in self.books[key[0]].registers(TariffCode.parse(code))]
             if any(s is None or s.days_through is None for s in series):
                 continue
             keep = min([keep_from_ns, *(s.days_through for s in series)])

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from . import log
 from .api import ApiError
-from .timeutil import NS_PER_SECOND, iso_to_ns, london_day_start, ns_to_utc_z
+from .timeutil import NS_PER_SECOND, iso_to_ns, london_day_start, london_minute_of_day, ns_to_utc_z
 
 RATE_PAGE_SIZE = 1500
 UPCOMING_REFRESH_SECONDS = 2 * 3600  # Agile's next day appears around 16:00 London
@@ -22,7 +22,11 @@ LARGEST_NS = 2**62  # beyond the year 2116: a time InfluxDB's int64 nanoseconds 
 KIND_PATHS = {"standard": "standard-unit-rates", "day": "day-unit-rates", "night": "night-unit-rates",
               "standing": "standing-charges"}
 LINK_RELS = {"standard_unit_rates": "standard", "day_unit_rates": "day", "night_unit_rates": "night",
-             "standing_charges": "standing"}
+             "standing_charges": "standing", "ev_device_peak_unit_rates": "ev_peak",
+             "ev_device_off_peak_unit_rates": "ev_off_peak"}
+FOUR_RATE_GROUP = "four_rate_ev_electricity_tariffs"
+FOUR_RATE_REGISTERS = ("day", "night", "ev_peak", "ev_off_peak")
+HOME_NIGHT_MINUTES = (23 * 60 + 30, 5 * 60 + 30)  # a four-rate home's night: 23:30-05:30 London time
 PRODUCT_GROUPS = ("single_register_electricity_tariffs", "dual_register_electricity_tariffs",
                   "single_register_gas_tariffs", "four_rate_ev_electricity_tariffs")
 
@@ -123,6 +127,9 @@ class RateBook:
         self.products: dict[str, dict | None] = {}  # product code -> document (None: 404), per process
         self.unpriceable: dict[str, float] = {}  # "code|kind" -> monotonic time to ask again after a 404
         self.told_404: set[str] = set()  # "code|kind" whose 404 has had its W! line in this process
+        # Intelligent Octopus since 2026 ("1R" in the code, no standard rates): the tariff codes whose product
+        # links day, night and EV rates instead; priced day/night by London time (HOME_NIGHT_MINUTES)
+        self.four_rate: set[str] = set()
 
     # -- lookups -----------------------------------------------------------------------------
     def tariff_at(self, meter, moment_ns: int) -> TariffCode | None:
@@ -131,7 +138,15 @@ class RateBook:
                 return TariffCode.parse(agreement.tariff_code)
         return None
 
+    def registers(self, tariff: TariffCode) -> tuple[str, ...]:
+        """The unit-rate kinds the tariff is priced and printed from (as far as this process knows its links)."""
+        return FOUR_RATE_REGISTERS if tariff.code in self.four_rate else tariff.unit_registers
+
     def register_at(self, tariff: TariffCode, moment_ns: int) -> str:
+        if tariff.code in self.four_rate:
+            minute = london_minute_of_day(moment_ns)
+            night_from, night_to = HOME_NIGHT_MINUTES
+            return "night" if minute >= night_from or minute < night_to else "day"
         if not tariff.dual:
             return "standard"
         seconds = (moment_ns // NS_PER_SECOND) % 86400
@@ -155,7 +170,8 @@ class RateBook:
                 continue
             ahead = min(low + ahead_ns, now_ns) if agreement.valid_to_ns is None else \
                 min(low + ahead_ns, now_ns, agreement.valid_to_ns)
-            for kind in (*tariff.unit_registers, "standing"):
+            self._kind_url(tariff, "standing")  # its links first: they say which kinds of rates it has
+            for kind in (*self.registers(tariff), "standing"):
                 self._cover(tariff, kind, low, high, now_ns, ahead)
 
     def refresh_upcoming(self, meter) -> None:
@@ -164,7 +180,7 @@ class RateBook:
         tariff = self.tariff_at(meter, now_ns)
         if tariff is None:
             return
-        for kind in tariff.unit_registers:
+        for kind in self.registers(tariff):
             series = self.series.setdefault(f"{tariff.code}|{kind}", RateSeries())
             if time.time() - series.upcoming_at >= UPCOMING_REFRESH_SECONDS:
                 start = series.covered_to if series.covered_to is not None else london_day_start(now_ns)
@@ -279,6 +295,12 @@ class RateBook:
                              if isinstance(link, dict) and link.get("rel") in LINK_RELS
                              and isinstance(link.get("href"), str) and self.client.same_origin(link["href"])}
                     links = {kind: url.split("?")[0] for kind, url in links.items()}
+                    # a single-register code whose product links day and night rates in place of standard ones
+                    # (or lists it as four-rate): its standard rates are empty, it is priced from those links
+                    if not tariff.dual and {"day", "night"} <= set(links) and \
+                            (group == FOUR_RATE_GROUP or "standard" not in links):
+                        self.four_rate.add(tariff.code)
+                        log.debug(f"tariff {tariff.code}: four-rate (home day/night, EV peak/off-peak links)")
                     return {**built, **links}
         log.warn(f"tariff {tariff.code}: not listed by product {tariff.product} (renamed?); building rate URLs")
         return built

@@ -84,7 +84,7 @@ class Prices(RateBook):
                 seen.add(code)
                 spans = [a for a in agreements if a.tariff_code == code]
                 last_day = min(tomorrow, max(tomorrow if a.valid_to_ns is None else a.valid_to_ns for a in spans))
-                for kind in tariff.unit_registers:
+                for kind in self.registers(tariff):
                     series = self.series.get(f"{code}|{kind}")
                     if series is None:
                         continue

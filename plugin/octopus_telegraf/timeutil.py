@@ -134,6 +134,13 @@ def london_day_start(moment_ns: int) -> int:
     raise AssertionError("unreachable: London is within a day of UTC")
 
 
+def london_minute_of_day(moment_ns: int) -> int:
+    """The minute of London's wall clock at `moment_ns` (00:30 on a clock-change day is 30, whatever the
+    hours the day has had)."""
+    local = datetime.fromtimestamp(moment_ns // NS_PER_SECOND, LONDON)
+    return local.hour * 60 + local.minute
+
+
 def next_london_midnight(day_ns: int) -> int:
     """The London midnight after the one at `day_ns` (23, 24 or 25 hours on)."""
     return london_day_start(day_ns + 26 * HOUR_NS)
