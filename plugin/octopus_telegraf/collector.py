@@ -11,8 +11,9 @@ import time
 from dataclasses import replace
 
 from . import log
-from .api import ApiError, time_share
+from .api import ApiError
 from .comparisons import Comparisons
+from .deadline import time_share
 from .enrichment import Enrichment
 from .points import PointFormatter
 from .reading import MeterReader, report

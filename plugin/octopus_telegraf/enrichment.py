@@ -9,8 +9,9 @@ goes on at the next gather; what it would have changed is corrected by its owner
 import time
 
 from . import log
-from .api import ApiError, OutOfTime, time_share
+from .api import ApiError, OutOfTime
 from .budget import BudgetSpent
+from .deadline import time_share
 
 FIRST_WAIT = 60.0
 LONGEST_WAIT = 1800.0
