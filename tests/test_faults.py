@@ -77,7 +77,7 @@ def test_auth_failures_are_not_retried(fake, env, launch, status, html):
     plugin.gather(2)
     assert len(requests_for(fake, IMPORT)) == 1
     errors = [line for line in plugin.stderr if line.startswith("E! ")]
-    assert len(errors) == 1 and str(status) in errors[0]
+    assert len(errors) == 1 and str(status) in errors[0] and "OCTO_API_KEY" in errors[0]  # what to check
     if html:
         assert "HTML" in errors[0] and "<" not in errors[0]
     plugin.gather(2)

@@ -197,7 +197,8 @@ class Client:
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}{_describe(response, body)}", status,
                              _retry_after_seconds(response.headers.get("Retry-After")))
-        raise ApiError(f"HTTP {status}{_describe(response, body)}", status=status)
+        hint = "; check OCTO_API_KEY" if status in (401, 403) and auth else ""
+        raise ApiError(f"HTTP {status}{_describe(response, body)}{hint}", status=status)
 
     def _body(self, response, exchange: "_Exchange"):
         """The body as it arrives, all of it within the exchange's deadline: the socket's timeout is per

@@ -99,6 +99,13 @@ def _stdin_is_a_channel() -> bool:
         return False
 
 
+def _stdin_is_a_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
 class Service:
     def __init__(self, collector, signals: Signals, loop_time: float | None, once: bool = False):
         self.collector = collector
@@ -144,6 +151,9 @@ class Service:
         elif self.loop_time and not _stdin_is_a_channel():
             log.debug("stdin is not a pipe: gathering every LOOP_TIME seconds")
         else:
+            if not self.loop_time and _stdin_is_a_terminal():
+                log.info("stdin is a terminal: each Enter is a gather, Ctrl-D stops (under Telegraf, each interval "
+                         "sends one line); --once gathers once and exits")
             try:
                 selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
             except (ValueError, OSError, AttributeError):

@@ -113,10 +113,11 @@ def _collector(settings, client, kraken, directory, dry_run):
 
         events = Events(kraken, settings, state.events)
     collector = Collector(settings, client, state, write_lines, account, dispatches, events)
-    meters = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters) or "none"
-    source = f" + account {settings.account_number}" if account else ""
+    given = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters)
+    meters = (f"{given} + those of account {settings.account_number}" if given and account else given
+              or f"from account {settings.account_number}")
     kept = "not kept (demo)" if not directory else f"{state.path} (read only: --dry-run)" if dry_run else state.path
-    log.info(f"octopus-telegraf {__version__}: meters {meters}{source}; schema {settings.schema}; state {kept}")
+    log.info(f"octopus-telegraf {__version__}: meters {meters}; schema {settings.schema}; state {kept}")
     return collector
 
 

@@ -24,7 +24,7 @@ _writer_lock = threading.Lock()
 def configure(level: str, secrets=()) -> None:
     global _threshold
     _threshold = LEVELS[level]
-    _secrets[:] = [s for s in secrets if s]
+    _secrets[:] = [s for s in secrets if s and len(s) >= 6]  # a one-letter "key" would mask every word
 
 
 def add_secret(secret: str) -> None:
