@@ -120,7 +120,7 @@ class Collector:
         if self.dispatches is not None and account_read:
             # before pricing: a dispatch changes what half-hours cost (within what the gas units left)
             with time_share(max(PRE_REST_SHARE - (time.monotonic() - started), 0.5)):
-                self.dispatch_boundary.run(self.dispatches.refresh, self.account)
+                self.dispatch_boundary.run(self.dispatches.refresh, self.account, self.prices.is_intelligent)
         failed = 0
         self.reader.budget_reached = False
         self.reader.collector_lines = []
@@ -170,9 +170,8 @@ class Collector:
                     self.budget_reached |= full
                     self.state.save()
         if self.dispatches is not None:
-            lines, dispatches = self.dispatches.lines(budget)
             with self.lock:
-                budget -= self._print(lines, lambda: [setattr(d, "printed", True) for d in dispatches], budget)
+                budget -= self._print(*self._dispatch_lines(budget), budget)
         if self.events and not self.client.stop.is_set():
             # asked before the lock is taken: a stop must never wait on a GraphQL call
             if self.held_events is None:
@@ -192,6 +191,24 @@ class Collector:
             more, markers = self.comparisons.unit_rate_lines(self.meters, budget - len(lines), seen)
             with self.lock:
                 budget -= self._print(lines + more, lambda: [marker() for marker in (own, *markers)], budget)
+
+    def _dispatch_lines(self, budget: int):
+        """octopus_dispatch, and on a four-rate product the car's allowance: each dispatch's allowance used and
+        octopus_iog_day. Returns the lines and the function that marks them printed."""
+        meter = next((m for m in self.meters if m.point == self.dispatches.point and m.direction == "import"), None)
+
+        def used_at(end_ns: int) -> int | None:
+            tariff = self.prices.tariff_at(meter, end_ns - 1) if meter else None
+            return self.prices.allowance.used_at_end(end_ns) if tariff and self.prices.is_four_rate(tariff) else None
+
+        lines, marker = self.dispatches.lines(budget, used_at)
+        progress = self.state.meters.get(meter.key) if meter else None
+        if progress is None or len(lines) >= budget:
+            return lines, marker
+        more, day_marker = self.prices.allowance.day_lines(
+            meter.point, self.dispatches.book, progress.printed,
+            lambda day, end: self.prices.iog_day_marks(meter, day, end, progress.printed), budget - len(lines))
+        return lines + more, lambda: [m() for m in (marker, day_marker) if m]
 
     def _print(self, lines: list[str], marker, budget: int) -> int:
         """Write the lines, then mark them printed (a broken pipe leaves them for the next run). How many."""

@@ -58,7 +58,7 @@ class DayPoints:
                     continue
                 values = (*old[:2], standing)
             else:
-                readings, rates, _ = zip(*marks, strict=True)
+                readings, rates = zip(*(mark[:2] for mark in marks), strict=True)
                 kwh, money = day_sums(formatter.kwhs(readings), rates)
                 values = (kwh, money, standing)
             if progress.daily.get(day) != values:

@@ -47,6 +47,7 @@ class Dispatch:
     energy_kwh: float | None  # |delta|: the API gives energy into the car as a negative string
     source: str  # smart-charge | bump-charge | unknown
     printed: bool = False
+    used_s: int | None = None  # allowance_used_s as printed (four-rate products): printed again when it changes
 
     @property
     def off_peak(self) -> bool:
@@ -54,14 +55,18 @@ class Dispatch:
         return self.source != "bump-charge"
 
     def to_json(self) -> list:
-        return [self.start_ns, self.end_ns, self.energy_kwh, self.source, self.printed]
+        return [self.start_ns, self.end_ns, self.energy_kwh, self.source, self.printed,
+                *([] if self.used_s is None else [self.used_s])]
 
     @classmethod
     def from_json(cls, raw: list) -> "Dispatch":
-        start, end, energy, source, printed = raw
+        start, end, energy, source, printed, *used = raw
         if type(start) is not int or type(end) is not int or not 0 <= start < end < LARGEST_NS:
             raise ValueError("dispatch times")
-        return cls(start, end, None if energy is None else float(energy), source_tag(source), bool(printed))
+        if used and type(used[0]) is not int:
+            raise ValueError("allowance used")
+        return cls(start, end, None if energy is None else float(energy), source_tag(source), bool(printed),
+                   used[0] if used else None)
 
 
 @dataclass
@@ -71,18 +76,26 @@ class DispatchLog:
     dispatches: list[Dispatch] = field(default_factory=list)
     known_from_ns: int | None = None
     forgotten_before_ns: int = 0  # dispatches ending by then were pruned: the API listing them again is no news
+    observed_to_ns: int = 0  # when the API last answered: every dispatch that ended 12 hours before is known
+    iog_days: dict[int, list] = field(default_factory=dict)  # IOG day's 12:00 -> octopus_iog_day values printed
 
     def to_json(self) -> dict:
         return {"known_from": self.known_from_ns, "forgotten_before": self.forgotten_before_ns,
+                "observed_to": self.observed_to_ns, "iog_days": [[day, *v] for day, v in sorted(self.iog_days.items())],
                 "dispatches": [d.to_json() for d in self.dispatches]}
 
     @classmethod
     def from_json(cls, raw: dict) -> "DispatchLog":
-        known, forgotten = raw.get("known_from"), raw.get("forgotten_before", 0)
-        if known is not None and type(known) is not int or type(forgotten) is not int:
+        known, forgotten, observed = raw.get("known_from"), raw.get("forgotten_before", 0), raw.get("observed_to", 0)
+        if known is not None and type(known) is not int or type(forgotten) is not int or type(observed) is not int:
             raise ValueError("known_from")
         dispatches = sorted((Dispatch.from_json(d) for d in raw.get("dispatches", [])), key=lambda d: d.start_ns)
-        return cls(dispatches[-MOST_KEPT:], known, forgotten)
+        days = {}
+        for day, *values in raw.get("iog_days", []):
+            if type(day) is not int or len(values) != 5:
+                raise ValueError("iog_days")
+            days[day] = [*map(int, values[:3]), *map(float, values[3:])]
+        return cls(dispatches[-MOST_KEPT:], known, forgotten, observed, days)
 
 
 def parse_dispatch(raw) -> Dispatch:
@@ -109,12 +122,13 @@ class Dispatches:
         self.told_known_from = False
         self.told_bad = False
 
-    def refresh(self, account) -> None:
-        """Read completedDispatches if the account has an intelligent import agreement in force now. Runs inside
-        the enrichment boundary: any failure, of the API or of the answer's shape, is the boundary's to report."""
+    def refresh(self, account, intelligent=is_intelligent) -> None:
+        """Read completedDispatches if the account has an intelligent import agreement in force now (by
+        `intelligent(tariff code)`). Runs inside the enrichment boundary: any failure, of the API or of the
+        answer's shape, is the boundary's to report."""
         now_ns = time.time_ns()
         self.point = next((p.point for p in account.points if p.fuel == "electricity" and p.direction == "import"
-                           and (code := p.current_tariff(now_ns)) and is_intelligent(code)), None)
+                           and (code := p.current_tariff(now_ns)) and intelligent(code)), None)
         if self.point is None:
             return
         data = self.kraken.query(QUERY, {"account": self.account_number})
@@ -138,6 +152,7 @@ class Dispatches:
             self.told_bad = True
         self.book.dispatches.sort(key=lambda d: d.start_ns)
         del self.book.dispatches[:-MOST_KEPT]
+        self.book.observed_to_ns = max(self.book.observed_to_ns, now_ns)
         earliest = min([now_ns - API_KEEPS_NS, *(d.start_ns for d in self.book.dispatches)])
         if self.book.known_from_ns is None or earliest < self.book.known_from_ns:
             self.book.known_from_ns = earliest
@@ -146,25 +161,44 @@ class Dispatches:
             log.info(f"Intelligent Octopus: smart-charge dispatches known from {ns_to_utc_z(self.book.known_from_ns)} "
                      f"(the API keeps about 12 hours); earlier half-hours are priced at the tariff's own rates")
 
-    def off_peak_overlap(self, start_ns: int, end_ns: int) -> bool:
-        """Does any smart-charge dispatch overlap [start, end)? (None lasts over a day: only those that
-        start in the day before `end` need a look.)"""
+    def _smart_near(self, start_ns: int, end_ns: int):
+        """The smart-charge dispatches that overlap [start, end), by start. (None lasts over a day: only those
+        that start in the day before `start` need a look.)"""
         dispatches = self.book.dispatches
         index = bisect_left(dispatches, start_ns - LONGEST_NS, key=lambda d: d.start_ns)
         for dispatch in dispatches[index:]:
             if dispatch.start_ns >= end_ns:
-                return False
+                return
             if dispatch.end_ns > start_ns and dispatch.off_peak:
-                return True
-        return False
+                yield dispatch
 
-    def lines(self, budget: int) -> tuple[list[str], list[Dispatch]]:
-        """octopus_dispatch points not printed yet (at most `budget`), and the dispatches to mark once written."""
+    def off_peak_overlap(self, start_ns: int, end_ns: int) -> bool:
+        """Does any smart-charge dispatch overlap [start, end)?"""
+        return next(self._smart_near(start_ns, end_ns), None) is not None
+
+    def first_overlap(self, start_ns: int, end_ns: int) -> int | None:
+        """When the first smart-charge overlap with [start, end) begins, or None."""
+        return min((max(start_ns, d.start_ns) for d in self._smart_near(start_ns, end_ns)), default=None)
+
+    def smart_seconds(self, start_ns: int, end_ns: int) -> int:
+        """Seconds of [start, end) that smart-charge dispatches cover (overlapping dispatches counted once)."""
+        covered, reached = 0, start_ns
+        for dispatch in self._smart_near(start_ns, end_ns):
+            low, high = max(dispatch.start_ns, reached), min(dispatch.end_ns, end_ns)
+            if high > low:
+                covered += high - low
+                reached = high
+        return covered // NS_PER_SECOND
+
+    def lines(self, budget: int, used_at=lambda end_ns: None):
+        """octopus_dispatch points not printed yet, or whose allowance used (`used_at(end)`, None but on a
+        four-rate product) changed, at most `budget`; and a function that marks them printed once written."""
         if self.point is None:
-            return [], []
+            return [], None
         lines, todo = [], []
         for dispatch in self.book.dispatches:
-            if dispatch.printed:
+            used = used_at(dispatch.end_ns)
+            if dispatch.printed and used == dispatch.used_s:
                 continue
             if len(lines) >= budget:
                 break
@@ -172,9 +206,15 @@ class Dispatches:
             fields = f"duration_s={(dispatch.end_ns - dispatch.start_ns) // NS_PER_SECOND}i"
             if dispatch.energy_kwh is not None:
                 fields += f",energy_kwh={float_text(dispatch.energy_kwh)}"
+            if used is not None:
+                fields += f",allowance_used_s={used}i"
             lines.append(f"{prefix} {fields} {dispatch.start_ns}")
-            todo.append(dispatch)
-        return lines, todo
+            todo.append((dispatch, used))
+
+        def mark():
+            for dispatch, used in todo:
+                dispatch.printed, dispatch.used_s = True, used
+        return lines, mark
 
     def prune(self, keep_from_ns: int, printing: bool = True) -> None:
         """Dispatches older than every meter's look-back are not needed again, nor taken back when the API
@@ -182,3 +222,5 @@ class Dispatches:
         self.book.dispatches = [d for d in self.book.dispatches
                                 if d.end_ns > keep_from_ns or (printing and not d.printed)]
         self.book.forgotten_before_ns = max(self.book.forgotten_before_ns, keep_from_ns)
+        for day in [day for day in self.book.iog_days if day < keep_from_ns]:
+            del self.book.iog_days[day]

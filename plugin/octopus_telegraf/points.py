@@ -38,7 +38,7 @@ class PointFormatter:
         self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
         self.export = meter.direction == "export"
         self.money = "earnings_gbp" if self.export else "cost_gbp"
-        self.fixed_price = (settings.fixed_cost.get(settings.cost_key(meter)), None)
+        self.fixed_price = (settings.fixed_cost.get(settings.cost_key(meter)), None, None)
         self.seed_schema = settings.schema == "seed"
         self.stamp_end = self.seed_schema or settings.timestamp == "end"
         self._heads_cache: dict[tuple, tuple[str, ...]] = {}  # mark -> lines but their timestamp
@@ -53,9 +53,10 @@ class PointFormatter:
         self.seed = {name: tag_prefix(name, app) for name in
                      ("electricity", "electricity_cost", "electricity_export", "gas", "gaskwh", "gas_cost")}
 
-    def price(self, start_ns: int) -> tuple[float | None, float | None]:
-        """(p/kWh inc VAT, the tariff's rate a smart-charge dispatch replaced, or None) for the half-hour at
-        `start_ns`: the tariff's, else the fixed OCTO_*_COST."""
+    def price(self, start_ns: int) -> tuple[float | None, float | None, bool | None]:
+        """(p/kWh inc VAT, the tariff's rate a smart-charge dispatch replaced or None, beyond the car's
+        allowance: None where no allowance applies) for the half-hour at `start_ns`: the tariff's, else the
+        fixed OCTO_*_COST."""
         if self.priced:
             price = self.prices.price(self.meter, start_ns)
             if price[0] is not None:
@@ -63,11 +64,12 @@ class PointFormatter:
         return self.fixed_price
 
     def marks(self, starts: list[int], values: list[float]) -> list[tuple]:
-        """What each half-hour prints as: (reading, p/kWh or None, the rate a dispatch replaced or None)."""
+        """What each half-hour prints as: (reading, p/kWh or None, the rate a dispatch replaced or None,
+        past the car's allowance: True, False or None where no allowance applies)."""
         if self.priced:
             return [(value, *self.price(start)) for start, value in zip(starts, values, strict=True)]
-        rate, replaced = self.fixed_price
-        return list(zip(values, repeat(rate), repeat(replaced), strict=False))
+        rate, replaced, beyond = self.fixed_price
+        return list(zip(values, repeat(rate), repeat(replaced), repeat(beyond), strict=False))
 
     @property
     def lines_per_half_hour(self) -> int:
@@ -86,10 +88,10 @@ class PointFormatter:
             return list(map(add, map(_only, heads), stamps))
         return [head + stamp for row, stamp in zip(heads, stamps, strict=True) for head in row]
 
-    def _heads(self, value: float, rate: float | None, replaced: float | None) -> tuple[str, ...]:
+    def _heads(self, value: float, rate: float | None, replaced: float | None, beyond) -> tuple[str, ...]:
         """`measurement,tags fields ` of each line a half-hour gives, in the chosen schema."""
         if not self.seed_schema:
-            return (f"{self.consumption} {self._fields(value, (rate, replaced))} ",)
+            return (f"{self.consumption} {self._fields(value, rate, replaced, beyond)} ",)
         kwh = self.kwh(value)
         return tuple(self._seed_lines("", value, kwh, kwh * rate / 100 if rate is not None else None))
 
@@ -101,16 +103,21 @@ class PointFormatter:
         """kWh of each reading, each distinct reading converted once."""
         return _each_once(self._kwh_cache, readings, self.kwh) if self.gas_m3 else readings
 
-    def _fields(self, value: float, price: tuple[float | None, float | None]) -> str:
+    def _fields(self, value: float, rate: float | None, replaced: float | None, beyond: bool | None) -> str:
         kwh = self.kwh(value)
         fields = f"kwh={float_text(kwh)}"
         if self.gas_m3:
             fields += f",m3={float_text(value)}"
-        rate, replaced = price
         if rate is not None:  # export earns: its money never adds into a sum of costs
             fields += f",unit_rate_pence={float_text(rate)},{self.money}={float_text(kwh * rate / 100)}"
         if replaced is not None:  # what the dispatch saved against the tariff's own rate
             fields += f",dispatched=true,dispatch_saving_gbp={float_text(kwh * (replaced - rate) / 100)}"
+        # under the car's allowance both flags are written: a later dispatch may turn one into the other, and
+        # InfluxDB keeps a field that a new write of the point leaves out
+        if beyond is False:
+            fields += ",beyond_allowance=false"
+        elif beyond:  # a smart charge past the allowance: the day rate, as billed
+            fields += ",dispatched=false,dispatch_saving_gbp=0.0,beyond_allowance=true"
         return fields
 
     def _seed_lines(self, stamp: int, raw: float, kwh: float, cost: float | None) -> list[str]:

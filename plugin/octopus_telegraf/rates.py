@@ -138,7 +138,7 @@ class RateBook:
                 return TariffCode.parse(agreement.tariff_code)
         return None
 
-    def _is_four_rate(self, tariff: TariffCode) -> bool:
+    def is_four_rate(self, tariff: TariffCode) -> bool:
         """Known from its product's links, or from the night rates a single-register code has in the state."""
         if tariff.code not in self.four_rate and not tariff.dual and f"{tariff.code}|night" in self.series:
             self.four_rate.add(tariff.code)
@@ -146,10 +146,10 @@ class RateBook:
 
     def registers(self, tariff: TariffCode) -> tuple[str, ...]:
         """The unit-rate kinds the tariff is priced and printed from."""
-        return FOUR_RATE_REGISTERS if self._is_four_rate(tariff) else tariff.unit_registers
+        return FOUR_RATE_REGISTERS if self.is_four_rate(tariff) else tariff.unit_registers
 
     def register_at(self, tariff: TariffCode, moment_ns: int) -> str:
-        if self._is_four_rate(tariff):
+        if self.is_four_rate(tariff):
             minute = london_minute_of_day(moment_ns)
             night_from, night_to = HOME_NIGHT_MINUTES
             return "night" if minute >= night_from or minute < night_to else "day"
@@ -177,7 +177,7 @@ class RateBook:
             ahead = min(low + ahead_ns, now_ns) if agreement.valid_to_ns is None else \
                 min(low + ahead_ns, now_ns, agreement.valid_to_ns)
             standard = self.series.get(f"{tariff.code}|standard")
-            if not (tariff.dual or self._is_four_rate(tariff) or (standard and standard.covered_from is not None)):
+            if not (tariff.dual or self.is_four_rate(tariff) or (standard and standard.covered_from is not None)):
                 self._kind_url(tariff, "standing")  # no standard rate known yet: its links say what it has
             for kind in (*self.registers(tariff), "standing"):
                 self._cover(tariff, kind, low, high, now_ns, ahead)

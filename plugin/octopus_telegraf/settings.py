@@ -65,6 +65,8 @@ SETTINGS = [
     ("OCTO_E7_NIGHT", "00:30-07:30", "Economy 7 night hours, UTC (the API does not say; smart meters: 00:30-07:30)"),
     ("OCTO_GRAPHQL_MAX_PER_HOUR", "60", "most GraphQL calls in any hour, token calls included, shared by every "
                                         "process on OCTO_STATE_DIR (Octopus allows ~100, shared with its app)"),
+    ("OCTO_IOG_ALLOWANCE_HOURS", "6", "the car's off-peak allowance per IOG day (12:00-12:00 London) on four-rate "
+                                     "Intelligent Octopus products; 0 = no cap"),
     ("OCTO_LIVE_BACKFILL_MINUTES", "60", "live: on a first start, minutes of Home Mini readings to fetch"),
     ("OCTO_LIVE_GROUPING", "TEN_SECONDS", "live: TEN_SECONDS, ONE_MINUTE, FIVE_MINUTES, FIFTEEN_MINUTES, "
                                           "THIRTY_MINUTES or ONE_HOUR"),
@@ -122,6 +124,7 @@ class Settings:
     log_level: str
     e7_night: tuple[int, int]
     graphql_per_hour: int = 60
+    iog_allowance_hours: float = 6.0
     live_backfill_minutes: float = 60
     live_grouping: str = "TEN_SECONDS"
     events: bool = False
@@ -334,6 +337,7 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, ne
                           {"debug": "debug", "info": "info", "warn": "warn", "warning": "warn", "error": "error"}),
         e7_night=_e7_night(raw),
         graphql_per_hour=_number(raw, "OCTO_GRAPHQL_MAX_PER_HOUR", integer=True, minimum=1, maximum=100),
+        iog_allowance_hours=_number(raw, "OCTO_IOG_ALLOWANCE_HOURS", minimum=0, maximum=24),
         live_backfill_minutes=_number(raw, "OCTO_LIVE_BACKFILL_MINUTES", minimum=1, maximum=7 * 24 * 60),
         live_grouping=_choice(raw, "OCTO_LIVE_GROUPING", {g.lower(): g for g in LIVE_GROUPINGS}),
         events=_choice(raw, "OCTO_EVENTS", {"true": True, "false": False, "1": True, "0": False, "yes": True,

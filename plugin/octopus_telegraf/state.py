@@ -68,7 +68,8 @@ class MeterProgress:
     start_ns: int  # where this meter's backfill began; never read before it
     cursor_ns: int | None = None  # start of the newest interval printed (or confirmed unchanged)
     newest_end_ns: int | None = None  # end of the newest interval the API has returned
-    # interval start ns -> (value, p/kWh or None, rate a dispatch replaced or None) as printed; the look-back only
+    # interval start ns -> (value, p/kWh or None, rate a dispatch replaced or None, beyond the car's allowance
+    # or None where none applies) as printed; the look-back only
     printed: dict[int, tuple] = field(default_factory=dict)
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
     daily: dict[int, tuple] = field(default_factory=dict)  # London midnight -> octopus_daily values as printed
@@ -133,7 +134,8 @@ class MeterProgress:
 
     def to_json(self) -> dict:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
-                "printed": [[start, *mark] for start, mark in sorted(self.printed.items())],
+                "printed": [[start, *(mark if mark[3] is not None else mark[:3])]
+                            for start, mark in sorted(self.printed.items())],
                 "standing_through": self.standing_through_ns,
                 "daily": [[day, *values] for day, values in sorted(self.daily.items())], "gas_unit": self.gas_unit,
                 "compared": [[*key, *values] for key, values in sorted(self.compared.items())],
@@ -143,8 +145,9 @@ class MeterProgress:
     def from_json(cls, data: dict) -> "MeterProgress":
         printed = {}
         for start, value, *price in data.get("printed", []):
-            rate, replaced = (*[None if p is None else float(p) for p in price], None, None)[:2]
-            printed[_ns(start, optional=False)] = (float(value), rate, replaced)
+            rate, replaced = (*[None if p is None else float(p) for p in price[:2]], None, None)[:2]
+            beyond = price[2] if len(price) > 2 and isinstance(price[2], bool) else None  # written when known
+            printed[_ns(start, optional=False)] = (float(value), rate, replaced, beyond)
         return cls(
             start_ns=_ns(data["start"], optional=False),
             cursor_ns=_ns(data.get("cursor")),

@@ -4,6 +4,7 @@ come from the rate book (rates.py)."""
 
 import time
 
+from .allowance import Allowance
 from .dispatches import is_intelligent
 from .lineprotocol import float_text, tag_prefix
 from .rates import RateBook, RateSeries, TariffCode
@@ -16,21 +17,55 @@ class Prices(RateBook):
     def __init__(self, client, settings, series: dict[str, RateSeries], agreements_for, dispatches=None):
         super().__init__(client, settings, series, agreements_for)
         self.dispatches = dispatches  # Intelligent Octopus: smart-charge half-hours at the day's lowest rate
+        self.allowance = Allowance(settings.iog_allowance_hours, dispatches) if dispatches is not None else None
 
-    def price(self, meter, start_ns: int) -> tuple[float | None, float | None]:
-        """(p/kWh inc VAT, the rate a dispatch replaced or None) for the half-hour at start_ns. An intelligent import
-        half-hour dearer than its London day's lowest rate, overlapping a smart-charge dispatch, is
-        billed at that lowest rate (as Octopus bills it, and as the most used peer prices it)."""
+    def is_intelligent(self, tariff_code: str) -> bool:
+        """By its code (INTELLI, a product starting IOG) or its product's four-rate EV group."""
+        return is_intelligent(tariff_code) or tariff_code in self.four_rate
+
+    def price(self, meter, start_ns: int) -> tuple[float | None, float | None, bool | None]:
+        """(p/kWh inc VAT, the rate a dispatch replaced or None, beyond the car's allowance or None) for the half-hour
+        at start_ns. An intelligent import half-hour dearer than its London day's lowest rate, overlapping
+        a smart-charge dispatch, is billed at that lowest rate (as Octopus bills it, and as the most used
+        peer prices it); on a four-rate product only within the car's allowance (allowance.py)."""
         tariff = self.tariff_at(meter, start_ns)
         if tariff is None:
-            return None, None
+            return None, None, None
         rate = self._rate(tariff, start_ns)
-        if (rate is None or self.dispatches is None or meter.direction != "import"
-                or not self.dispatches.off_peak_overlap(start_ns, start_ns + HALF_HOUR_NS)
-                or not is_intelligent(tariff.code)):
-            return rate, None
+        if rate is None or self.dispatches is None or meter.direction != "import":
+            return rate, None, None
+        if self.is_four_rate(tariff):
+            return self._four_rate_price(tariff, start_ns, rate)
+        if not is_intelligent(tariff.code) or not self.dispatches.off_peak_overlap(start_ns, start_ns + HALF_HOUR_NS):
+            return rate, None, None
         lowest = self._day_lowest(tariff, start_ns)
-        return (lowest, rate) if lowest is not None and rate > lowest else (rate, None)
+        return (lowest, rate, None) if lowest is not None and rate > lowest else (rate, None, None)
+
+    def _four_rate_price(self, tariff: TariffCode, start_ns: int, rate: float) -> tuple:
+        """Night 23:30-05:30 whatever the car did; otherwise the night rate for a smart dispatch within the
+        allowance, the day rate past it. A night rate not known yet is never guessed: the day rate stands
+        until it arrives, and the half-hour is printed again then."""
+        if self.register_at(tariff, start_ns) == "night":
+            return rate, None, None
+        off_peak = self.allowance.off_peak(start_ns)
+        if off_peak is None:
+            return rate, None, None
+        if not off_peak:
+            return rate, None, True
+        night = self.series.get(f"{tariff.code}|night")
+        row = night.find(start_ns) if night else None
+        return (row[2], rate, False) if row else (rate, None, None)
+
+    def iog_day_marks(self, meter, day_ns: int, end_ns: int, printed: dict) -> list | None:
+        """The half-hours of an IOG day as printed, each with whether it is in the home's night; None when
+        one is missing or the day is not on a four-rate tariff throughout."""
+        out = []
+        for start in range(day_ns, end_ns, HALF_HOUR_NS):
+            tariff, mark = self.tariff_at(meter, start), printed.get(start)
+            if tariff is None or mark is None or not self.is_four_rate(tariff):
+                return None
+            out.append((mark, self.register_at(tariff, start) == "night"))
+        return out
 
     def unit_rate(self, meter, start_ns: int) -> float | None:
         """p/kWh inc VAT of the tariff at start_ns, or None when no tariff rate is known."""
