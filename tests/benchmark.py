@@ -255,6 +255,7 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
     from octopus_telegraf.api import Client
     from octopus_telegraf.dispatches import Dispatches
     from octopus_telegraf.events import Events
+    from octopus_telegraf.flex import FlexDevices
 
     fake = FakeOctopus()
     fake.add_meter(*IMPORT, london(2024, 3, 1), london(2024, 3, 3))
@@ -264,6 +265,9 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
                                               gas_agreements=[agreement("G-1R-VAR-22-11-01-C", london(2024, 1, 1))])
     fake.gas_units[GAS[2]] = "m³"
     fake.campaign_events = {"octoplus-saving-sessions": [], "free_electricity": []}
+    fake.flex_devices = [{"id": "car-1", "deviceType": "ELECTRIC_VEHICLES", "provider": "TESLA",
+                          "status": {"current": "LIVE", "currentState": "SMART_CONTROL_CAPABLE", "isSuspended": False}}]
+    fake.planned = {"car-1": []}
     log.configure("error")  # the fake has no rates for these tariffs: their warnings are not the figure
     offset = [0.0]
     real = time.time, time.monotonic, time.time_ns, budget._boot_clock
@@ -280,7 +284,8 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
             state = State(tmp)
             collector = Collector(settings, client, state, lambda lines: None,
                                   Account(client, ACCOUNT, "auto", kraken),
-                                  Dispatches(kraken, ACCOUNT, state.dispatches), Events(kraken, settings, state.events))
+                                  Dispatches(kraken, ACCOUNT, state.dispatches), Events(kraken, settings, state.events),
+                                  FlexDevices(kraken, ACCOUNT, state.flex))
             for _ in range(2 * hours):
                 collector.gather()
                 offset[0] += 1800
@@ -288,7 +293,8 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
         time.time, time.monotonic, time.time_ns, budget._boot_clock = real
     words = {"token": "obtainKrakenToken", "dispatches": "completedDispatches", "gas units": "consumptionUnits",
              "events": "customerFlexibilityCampaignEvents", "Octoplus enrolment": "octoplusAccountInfo",
-             "Octopoints": "loyaltyPointLedgers"}
+             "Octopoints": "loyaltyPointLedgers", "devices": "devices(accountNumber",
+             "planned dispatches (one car)": "flexPlannedDispatches"}
     counts = {part: len(fake.graphql_queries(word)) / hours for part, word in words.items()}
     counts["Greener Nights (backend)"] = len(fake.backend_calls) / hours
     fake.close()

@@ -127,6 +127,10 @@ class FakeOctopus:
         self.graphql_errors: list[str] = []  # error codes the next GraphQL calls answer with, one each
         self.graphql_now_ns: int | None = None  # the clock of the 12-hour dispatch window; None: real time
         self.dispatches: list[dict] = []  # {"start": ns, "end": ns, "delta": "-1.20", "source": ...}
+        # smart-charge devices as `devices` lists them, and each one's planned slots: a list of
+        # {"start": ns, "end": ns, "type": "SMART", "energyAddedKwh": "-6.521"}, or an error code to answer
+        self.flex_devices: list[dict] = []
+        self.planned: dict[str, object] = {}
         self.live_tokens: set[str] = set()
         self.devices: dict[str, tuple] = {}  # Home Mini device id -> (fuel, direction, point, serial)
         self.telemetry: dict[str, dict | None] = {}  # device id -> readings; None answers KT-GB-4039
@@ -501,6 +505,19 @@ class FakeOctopus:
             return {"data": {"octoplusAccountInfo": {"isOctoplusEnrolled": self.enrolled}}}
         if "loyaltyPointLedgers" in query:
             return {"data": {"loyaltyPointLedgers": [{"balanceCarriedForward": self.points_balance}]}}
+        if "plannedDispatches" in query and "flexPlannedDispatches" not in query:
+            return {"errors": [{"message": "Cannot query field 'plannedDispatches' on type 'Query'.",
+                                "extensions": {"errorCode": "GRAPHQL_VALIDATION_FAILED"}}]}
+        if "flexPlannedDispatches" in query:
+            planned = self.planned.get(variables.get("id"), [])
+            if isinstance(planned, str):
+                return {"errors": [{"message": "Unable to fetch planned dispatches",
+                                    "extensions": {"errorCode": planned}}], "data": {"flexPlannedDispatches": None}}
+            return {"data": {"flexPlannedDispatches": [
+                {"start": render(p["start"], "colon"), "end": render(p["end"], "colon"), "type": p.get("type", "SMART"),
+                 "energyAddedKwh": p.get("energyAddedKwh")} for p in planned]}}
+        if "devices(accountNumber" in query:
+            return {"data": {"devices": self.flex_devices}}
         if "completedDispatches" in query:
             now = self.graphql_now_ns if self.graphql_now_ns is not None else time.time_ns()
             shown = [d for d in self.dispatches if now - 12 * 3600 * 10**9 < d["end"] <= now]

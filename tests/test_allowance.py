@@ -136,10 +136,12 @@ def check(view, fake, hours):
         counted = 60 * sum(noon // MINUTE <= m < end // MINUTE for m in minutes)
         halves = [s for s in data if noon <= s < end]
         off = sum(data[s] for s in halves if want[s][0] == NIGHT)
+        cap = sum(data[s] * (DAY - NIGHT) / 100 for s in halves if want[s][2])
         assert fields == pytest.approx({
             "dispatch_s": counted, "allowance_s": int(hours * 3600),
             "beyond_allowance_s": max(counted - int(hours * 3600), 0) if hours else 0,
-            "offpeak_kwh": off, "peak_kwh": sum(data[s] for s in halves) - off}, abs=1e-9), noon
+            "offpeak_kwh": off, "peak_kwh": sum(data[s] for s in halves) - off, "cap_cost_gbp": cap}, abs=1e-9), noon
+        assert (fields["cap_cost_gbp"] > 0) == (hours == 6 and noon == london(2026, 10, 25, 12)), noon
     return want
 
 

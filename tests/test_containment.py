@@ -49,12 +49,23 @@ ODD_ANSWERS = {
     "HTTP 200 not JSON": ("completedDispatches", (200, {}, b"{not json")),
     "huge numbers": ("completedDispatches", {"data": {"completedDispatches": [
         {"start": "2024-03-01T10:00:00Z", "end": "2024-03-01T10:30:00Z", "delta": "1e999", "meta": {"source": 7}}]}}),
+    "devices a string": ("devices(accountNumber", {"data": {"devices": "car"}}),
+    "devices of every wrong type": ("devices(accountNumber", {"data": {"devices": [
+        None, 3, {"id": None}, {"id": "x", "status": "LIVE"}, {"id": "tab\tid", "status": {"isSuspended": False}}]}}),
+    "planned dispatches an object": ("flexPlannedDispatches", {"data": {"flexPlannedDispatches": {"start": "x"}}}),
+    "planned dispatches of every wrong type": ("flexPlannedDispatches", {"data": {"flexPlannedDispatches": [
+        {"start": 5}, "x", None, {"start": "2024-03-01T10:00:00Z", "end": "2024-03-01T09:00:00Z"},
+        {"start": "2024-03-01T10:00:00Z", "end": "2024-03-01T11:00:00Z", "type": "WARP", "energyAddedKwh": "1e999"}]}}),
+    "planned dispatches HTTP 502 HTML page": ("flexPlannedDispatches", (502, {}, b"<html><body>Bad</body></html>")),
 }
+CAR = {"id": "car-1", "deviceType": "ELECTRIC_VEHICLES", "provider": "TESLA",
+       "status": {"current": "LIVE", "currentState": "SMART_CONTROL_CAPABLE", "isSuspended": False}}
 
 
 @pytest.mark.parametrize("case", list(ODD_ANSWERS))
 def test_an_odd_graphql_answer_never_stops_rest_collection(fake, iog, case):  # noqa: F811
     fake.graphql_replies = [ODD_ANSWERS[case]]
+    fake.flex_devices = [CAR]  # the devices and their planned dispatches are asked too
     started = time.monotonic()
     result = run_once(iog)
     stderr = result.stderr.decode()
@@ -484,7 +495,8 @@ def influx_view(lines) -> dict:
     for point in parse(lines):
         if point["measurement"] == "octopus_collector":
             continue
-        stamped_at_gather = point["measurement"] == "octopus_octopoints"  # its value counts, not its time
+        # its value counts, not its time
+        stamped_at_gather = point["measurement"] in ("octopus_octopoints", "octopus_device")
         key = (point["measurement"], tuple(sorted(point["tags"].items())), None if stamped_at_gather else point["time"])
         held[key] = {**held.get(key, {}), **point["fields"]}
     return held

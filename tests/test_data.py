@@ -234,7 +234,8 @@ def test_demo_once_needs_no_key_and_is_deterministic(tmp_path):
     env = {"PATH": plugin_path(), "HOME": str(tmp_path), "OCTO_API_URL": "https://127.0.0.1:9"}  # never contacted
     first, second = run_once(env, args=("--demo", "--once")), run_once(env, args=("--once", "--demo"))
     assert first.returncode == 0, first.stderr
-    gathered = ("octopus_collector,", "octopus_octopoints,")  # stamped at the gather: all else is the demo's own
+    gathered = ("octopus_collector,", "octopus_octopoints,", "octopus_device,")  # stamped at the gather: all else
+    # is the demo's own
     data = [line for line in first.stdout.decode().splitlines() if not line.startswith(gathered)]
     assert data == [line for line in second.stdout.decode().splitlines() if not line.startswith(gathered)]
     points = parse(first.stdout.decode().splitlines())
@@ -246,7 +247,8 @@ def test_demo_once_needs_no_key_and_is_deterministic(tmp_path):
     assert {p["measurement"] for p in points} == {"octopus_consumption", "octopus_unit_rate", "octopus_dispatch",
                                                   "octopus_standing_charge", "octopus_collector", "octopus_daily",
                                                   "octopus_comparison_daily", "octopus_event", "octopus_octopoints",
-                                                  "octopus_greener_night"}
+                                                  "octopus_greener_night", "octopus_iog_day", "octopus_device",
+                                                  "octopus_planned_dispatch"}
     import_tariffs = {p["tags"]["tariff"] for p in points if p["measurement"] == "octopus_standing_charge"
                       and p["tags"]["meter_point"] == "1900000000001"}
     assert len(import_tariffs) == 3  # Agile, fixed, Intelligent Go: every period is priced

@@ -48,7 +48,7 @@ def test_discover_works_with_the_demo_and_prints_london_dates(tmp_path):
     text = result.stdout.decode()
     # the agreement starts 2025-04-01T00:00:00+01:00: London's 1 April, though 31 March in UTC
     assert "E-1R-AGILE-24-10-01-A from 2025-04-01 to 2025-10-20" in text and "2025-03-31" not in text
-    assert "* E-1R-INTELLI-VAR-24-10-29-A from 2025-10-27" in text
+    assert "* E-1R-IOG-SMB-VAR-24-10-29-A from 2025-10-24" in text
     assert "OCTO_ACCOUNT_NUMBER=A-DEMO0001" in text
 
 
@@ -65,7 +65,7 @@ def test_the_demo_lies_in_the_dashboards_default_last_7_days(tmp_path):
     import json
 
     dashboard = json.loads((README.parent / "telegraf/grafana/dashboards/octopus-energy.json").read_text())
-    assert dashboard["time"] == {"from": "now-7d", "to": "now"}
+    assert dashboard["time"] == {"from": "now-7d", "to": "now+1d"}  # tomorrow's prices and planned slots too
     result = run_once(bare_env(tmp_path, OCTO_DEMO_UNTIL=""), args=("--demo", "--once"))  # not pinned: today
     stamps = [p["time"] for p in parse(result.stdout.decode().splitlines())
               if p["measurement"] == "octopus_consumption"]

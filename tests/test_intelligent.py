@@ -192,13 +192,25 @@ def test_the_key_and_tokens_go_only_to_the_configured_origin(fake, iog):
 
 
 def test_the_demo_shows_an_intelligent_period_with_dispatches(tmp_path):
+    """Its last ten days on the four-rate product: a partial slot, a bump, a day past the allowance, a car."""
     result = run_once({"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, args=("--demo", "--once",
                                                                             "--max-points", "100000"))
     assert result.returncode == 0
     points = parse(result.stdout.decode().splitlines())
     dispatches = [p for p in points if p["measurement"] == "octopus_dispatch"]
-    assert sorted(p["tags"]["source"] for p in dispatches) == ["bump-charge", "smart-charge", "smart-charge",
-                                                               "unknown"]
-    dispatched = [p for p in points if p["measurement"] == "octopus_consumption" and p["fields"].get("dispatched")]
-    assert len(dispatched) == 7  # 3 + 2 + 2 half-hours; the bump charge is not off-peak
-    assert {p["fields"]["unit_rate_pence"] for p in dispatched} == {7.0}
+    assert sorted(p["tags"]["source"] for p in dispatches) == ["bump-charge", *["smart-charge"] * 4, "unknown"]
+    halves = [p for p in points if p["measurement"] == "octopus_consumption" and p["tags"]["direction"] == "import"]
+    dispatched = [p for p in halves if p["fields"].get("dispatched")]
+    beyond = [p for p in halves if p["fields"].get("beyond_allowance")]
+    # 11:10-11:40 touches 2 half-hours; 13:00-17:00 is 8; 19:00-22:00 is 4 within the 6 hours and 2 beyond;
+    # the night's 01:00-03:00 is off-peak anyway; 14:00-15:00 (a null source) is 2; the bump none
+    assert (len(dispatched), len(beyond)) == (16, 2)
+    assert {p["fields"]["unit_rate_pence"] for p in dispatched} == {6.9}
+    assert {p["fields"]["unit_rate_pence"] for p in beyond} == {30.37}
+    days = {p["time"]: p["fields"] for p in points if p["measurement"] == "octopus_iog_day"}
+    long_day = [f for f in days.values() if f["beyond_allowance_s"]]
+    assert len(long_day) == 1
+    assert (long_day[0]["dispatch_s"], long_day[0]["beyond_allowance_s"]) == (9 * 3600, 3 * 3600)
+    assert long_day[0]["cap_cost_gbp"] == pytest.approx(sum(p["fields"]["kwh"] for p in beyond) * (30.37 - 6.9) / 100)
+    assert [p["tags"]["device_type"] for p in points if p["measurement"] == "octopus_device"] == ["ELECTRIC_VEHICLES"]
+    assert len([p for p in points if p["measurement"] == "octopus_planned_dispatch"]) == 2

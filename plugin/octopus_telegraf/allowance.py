@@ -55,16 +55,19 @@ class Allowance:
 
     def day_values(self, day_ns: int, marks: list) -> tuple:
         """octopus_iog_day's fields for the IOG day at `day_ns`, from its half-hours as printed (reading, rate,
-        replaced rate, beyond) and whether each is in the home's night (billed at the night rate)."""
+        replaced rate, beyond), each with whether it is in the home's night and the night rate: what the
+        cap cost is what the half-hours past the allowance would have cost less within it."""
         counted = self.dispatches.smart_seconds(day_ns, next_iog_day(day_ns))
         beyond = max(counted - self.allowance_s, 0) if self.allowance_s else 0
-        offpeak = peak = 0.0
-        for (value, _, replaced, _), night in marks:
+        offpeak = peak = cap_cost = 0.0
+        for (value, rate, replaced, past), night, night_rate in marks:
             if night or replaced is not None:
                 offpeak += value
             else:
                 peak += value
-        return counted, self.allowance_s, beyond, offpeak, peak
+            if past and rate is not None and night_rate is not None:
+                cap_cost += value * (rate - night_rate) / 100
+        return counted, self.allowance_s, beyond, offpeak, peak, cap_cost
 
     def day_lines(self, point: str, book, printed: dict, marks_of, budget: int):
         """octopus_iog_day for each IOG day observed whole (it began after the dispatches were first known,
@@ -91,7 +94,8 @@ class Allowance:
 
 
 def iog_day_line(point: str, day_ns: int, values: tuple) -> str:
-    counted, allowance, beyond, offpeak, peak = values
+    counted, allowance, beyond, offpeak, peak, cap_cost = values
     return (f"{tag_prefix('octopus_iog_day', {'meter_point': point})} dispatch_s={counted}i,allowance_s={allowance}i,"
-            f"beyond_allowance_s={beyond}i,offpeak_kwh={float_text(offpeak)},peak_kwh={float_text(peak)} {day_ns}")
+            f"beyond_allowance_s={beyond}i,offpeak_kwh={float_text(offpeak)},peak_kwh={float_text(peak)},"
+            f"cap_cost_gbp={float_text(cap_cost)} {day_ns}")
 

@@ -24,12 +24,14 @@ from .timeutil import DAY_NS
 
 PRE_REST_SHARE = 4.0  # seconds for the enrichments asked before the half-hours are priced, together
 EVENTS_SHARE = 15.0  # seconds a gather gives the Octoplus events, all three parts
+FLEX_SHARE = 8.0  # seconds a gather gives the devices and their planned dispatches
 
 
 class Collector:
     """Owns the meters' progress. `output(lines)` must write and flush stdout before it returns."""
 
-    def __init__(self, settings: Settings, client, state: State, output, account=None, dispatches=None, events=None):
+    def __init__(self, settings: Settings, client, state: State, output, account=None, dispatches=None, events=None,
+                 flex=None):
         self.settings = settings
         self.client = client
         self.state = state
@@ -37,6 +39,7 @@ class Collector:
         self.account = account
         self.dispatches = dispatches  # Intelligent Octopus smart charges, when the account has any
         self.events = events  # OCTO_EVENTS: Octoplus events, Octopoints, Greener Nights (events.py)
+        self.flex = flex  # smart-charge devices and their planned dispatches (flex.py)
         self.prices = Prices(client, settings, state.tariffs, self._agreements, dispatches)
         self.comparisons = (Comparisons(settings, client, state, self._agreements)
                             if settings.compare and settings.schema == "octopus" else None)
@@ -50,6 +53,7 @@ class Collector:
         # Enrichments (GraphQL): each behind the one boundary, where nothing it meets can stop a gather
         self.dispatch_boundary = Enrichment("Intelligent Octopus dispatches")
         self.gas_unit_boundary = Enrichment("OCTO_GAS_UNIT=auto (gas meter units from the account)")
+        self.flex_boundary = Enrichment("Intelligent Octopus devices and planned dispatches", FLEX_SHARE)
         self.held_events: list[str] | None = None  # asked, but not printed yet for want of points
 
     def _agreements(self, fuel: str, point: str):
@@ -172,6 +176,8 @@ class Collector:
         if self.dispatches is not None:
             with self.lock:
                 budget -= self._print(*self._dispatch_lines(budget), budget)
+        if self.flex is not None and self.dispatches is not None and self.dispatches.point is not None:
+            budget = self._flex(budget)
         if self.events and not self.client.stop.is_set():
             # asked before the lock is taken: a stop must never wait on a GraphQL call
             if self.held_events is None:
@@ -191,6 +197,21 @@ class Collector:
             more, markers = self.comparisons.unit_rate_lines(self.meters, budget - len(lines), seen)
             with self.lock:
                 budget -= self._print(lines + more, lambda: [marker() for marker in (own, *markers)], budget)
+
+    def _flex(self, budget: int) -> int:
+        """Devices and planned dispatches (an intelligent agreement in force): asked when due, outside the lock
+        (a stop never waits on a GraphQL call); what the answers brought is printed when the points left
+        allow, at this gather or a later one (it is kept in the state until then)."""
+        if not self.client.stop.is_set():
+            self.flex_boundary.run(self.flex.refresh)
+        lines, keep = self.flex.lines()
+        if len(lines) > budget:
+            self.budget_reached = True
+            return budget
+        with self.lock:
+            budget -= self._print(lines, keep, budget)
+        self.flex.prune(time.time_ns())
+        return budget
 
     def _dispatch_lines(self, budget: int):
         """octopus_dispatch, and on a four-rate product the car's allowance: each dispatch's allowance used and

@@ -2,7 +2,8 @@
 
 Four weeks of half-hours ending at today's London midnight (OCTO_DEMO_UNTIL pins them: the tests use
 the four weeks over the October 2025 clock change), for an import meter (Agile, a fixed tariff from
-day 14, Intelligent Octopus Go from day 21 with a car smart-charged in a few daytime dispatches), an
+day 14, Intelligent Octopus Go's four-rate product from day 18 with a car smart-charged in a few
+dispatches, one day past its allowance, and tonight's planned slots), an
 export meter and an m³ gas meter, with their account, products, unit rates, standing charges and
 GraphQL. Nothing touches the network.
 """
@@ -58,11 +59,17 @@ def _at(day: int, clock: str, minutes: int = 0) -> str:
 
 
 DEMO_DISPATCHES = [  # (London start, London end, kWh into the car, source), on Intelligent Octopus Go's days
-    (_at(22, "13:00"), _at(22, "13:00", 90), 10.2, "smart-charge"),
-    (_at(24, "11:10"), _at(24, "11:10", 30), 3.4, "smart-charge"),
-    (_at(25, "16:00"), _at(25, "16:00", 30), 3.5, "bump-charge"),
-    (_at(26, "14:00"), _at(26, "14:00", 60), 6.8, None),
+    (_at(20, "11:10"), _at(20, "11:10", 30), 3.4, "smart-charge"),  # part of two half-hours
+    (_at(21, "16:00"), _at(21, "16:00", 30), 3.5, "bump-charge"),  # asked for: never off-peak, never counted
+    (_at(22, "13:00"), _at(22, "13:00", 240), 27.2, "smart-charge"),  # a long day: 4 h, then 3 h more...
+    (_at(22, "19:00"), _at(22, "19:00", 180), 20.4, "smart-charge"),  # ...the last hour past the 6-hour allowance
+    (_at(23, "01:00"), _at(23, "01:00", 120), 13.6, "smart-charge"),  # the night: counted, off-peak anyway
+    (_at(24, "14:00"), _at(24, "14:00", 60), 6.8, None),  # a null source counts as a smart charge
 ]
+DEMO_CAR = {"id": "00000000-demo-4000-8000-00000000ca01", "deviceType": "ELECTRIC_VEHICLES", "provider": "DEMO_CAR",
+            "status": {"current": "LIVE", "currentState": "SMART_CONTROL_CAPABLE", "isSuspended": False}}
+DEMO_PLANNED = [  # tonight's slots, as flexPlannedDispatches lists them (London start, minutes, kWh)
+    (_at(28, "20:00"), 60, "-6.800"), (_at(28, "23:30"), 120, "-13.600")]
 DEMO_AGREEMENTS = {  # meter point -> (tariff code, from, to)
     "1900000000001": [(AGILE, london_text(DEMO_SINCE_NS), london_text(DEMO_SWITCH_NS)),
                       (FIXED, london_text(DEMO_SWITCH_NS), london_text(DEMO_IOG_NS)),
@@ -185,6 +192,12 @@ def _graphql(payload: dict) -> dict:
     if "obtainKrakenToken" in query:
         return {"data": {"obtainKrakenToken": {"token": "demo-token", "refreshToken": "demo-refresh",
                                                "refreshExpiresIn": 604800}}}
+    if "flexPlannedDispatches" in query:
+        return {"data": {"flexPlannedDispatches": [
+            {"start": start, "end": london_text(iso_to_ns(start) + minutes * 60 * NS_PER_SECOND), "type": "SMART",
+             "energyAddedKwh": kwh} for start, minutes, kwh in DEMO_PLANNED]}}
+    if "devices(accountNumber" in query:
+        return {"data": {"devices": [DEMO_CAR]}}
     if "completedDispatches" in query:
         return {"data": {"completedDispatches": [
             {"start": start, "end": end, "delta": f"{-kwh:.2f}", "meta": {"source": source, "location": "AT_HOME"}}

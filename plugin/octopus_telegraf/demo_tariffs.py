@@ -1,6 +1,7 @@
-"""The demo account's tariffs and products: its own (Agile, a fixed tariff, Intelligent Octopus Go, an
-export tariff, gas) and those the demo compares against (Agile, Go, Tracker), with the product list the
-comparisons resolve families from, as the public product endpoints would answer."""
+"""The demo account's tariffs and products: its own (Agile, a fixed tariff, Intelligent Octopus Go with
+the Charge Cap: a four-rate product, an export tariff, gas) and those the demo compares against (Agile,
+Go, Tracker), with the product list the comparisons resolve families from, as the public product
+endpoints would answer."""
 
 import os
 from datetime import date, datetime, timedelta, timezone
@@ -24,13 +25,14 @@ DEMO_START_DATE = DEMO_END_DATE - timedelta(days=28)
 DEMO_START_NS = london_midnight_ns(DEMO_START_DATE)
 DEMO_END_NS = london_midnight_ns(DEMO_END_DATE)
 DEMO_SWITCH_NS = london_midnight_ns(DEMO_START_DATE + timedelta(days=14))  # Agile -> a fixed tariff
-DEMO_IOG_NS = london_midnight_ns(DEMO_START_DATE + timedelta(days=21))  # -> Intelligent Octopus Go
+DEMO_IOG_NS = london_midnight_ns(DEMO_START_DATE + timedelta(days=18))  # -> Intelligent Octopus Go, four-rate
 RATES_TO_NS = DEMO_END_NS + 3 * 86400 * NS_PER_SECOND  # a few days' prices published ahead of the data
 DEMO_SINCE_NS = london_midnight_ns(DEMO_START_DATE - timedelta(days=188))  # the agreements began long before
 AGILE = "E-1R-AGILE-24-10-01-A"
 FIXED = "E-1R-FIX-12M-25-09-01-A"
-IOG = "E-1R-INTELLI-VAR-24-10-29-A"
-IOG_PEAK, IOG_OFF_PEAK = 27.0, 7.0  # p/kWh inc VAT; off-peak 23:30-05:30 London
+IOG = "E-1R-IOG-SMB-VAR-24-10-29-A"  # "1R", but no standard rates: the product links four (SPEC section 8)
+IOG_RATES = {"day-unit-rates": 30.37, "night-unit-rates": 6.9, "ev-device-peak-unit-rates": 29.5,
+             "ev-device-off-peak-unit-rates": 7.5}  # p/kWh inc VAT; the home's night is 23:30-05:30 London
 OUTGOING = "E-1R-OUTGOING-FIX-12M-19-05-13-A"
 GAS = "G-1R-FIX-12M-25-09-01-A"
 GO = "E-1R-GO-VAR-22-10-14-A"
@@ -116,24 +118,25 @@ def product_document(product: str) -> dict | None:
     for code in codes:  # one product can sell electricity and gas
         fuel = "gas" if code.startswith("G") else "electricity"
         base = f"{DEMO_ORIGIN}/v1/products/{product}/{fuel}-tariffs/{code}"
-        links = [{"href": f"{base}/{kind}/", "method": "GET", "rel": kind.replace("-", "_")}
-                 for kind in ("standard-unit-rates", "standing-charges")]
-        group = f"single_register_{fuel}_tariffs"
+        kinds = (*IOG_RATES, "standing-charges") if code == IOG else ("standard-unit-rates", "standing-charges")
+        links = [{"href": f"{base}/{kind}/", "method": "GET", "rel": kind.replace("-", "_")} for kind in kinds]
+        group = "four_rate_ev_electricity_tariffs" if code == IOG else f"single_register_{fuel}_tariffs"
         document[group] = {"_A": {"direct_debit_monthly": {"code": code, "links": links}}}
     return document
 
 
 def rates(code: str, kind: str, url: str) -> dict | None:
     query = query_of(url)
-    if code not in STANDING or kind not in ("standard-unit-rates", "standing-charges"):
+    if code not in STANDING or kind not in ("standard-unit-rates", "standing-charges", *(IOG_RATES if code == IOG
+                                                                                          else ())):
         return None
     since = DEMO_START_NS - 86400 * NS_PER_SECOND
-    if kind == "standing-charges" or code in FIXED_RATES:
-        value = STANDING[code] if kind == "standing-charges" else FIXED_RATES[code]
+    if kind == "standing-charges" or code in FIXED_RATES or kind in IOG_RATES:
+        value = STANDING[code] if kind == "standing-charges" else IOG_RATES.get(kind) or FIXED_RATES[code]
         rows = [{"value_exc_vat": round(value / 1.05, 4), "value_inc_vat": value,
                  "valid_from": london_text(DEMO_SINCE_NS), "valid_to": None, "payment_method": None}]
-    elif code == IOG:  # off-peak 23:30-05:30
-        rows = _time_of_use_rows(query, DEMO_IOG_NS, -1, 11, IOG_OFF_PEAK, IOG_PEAK)
+    elif code == IOG:  # standard-unit-rates: none, despite the 1R, as Octopus answers
+        rows = []
     elif code == GO:  # off-peak 00:30-05:30
         rows = _time_of_use_rows(query, since, 1, 11, GO_OFF_PEAK, GO_PEAK)
     elif code in (TRACKER, GAS_TRACKER):

@@ -9,6 +9,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from . import log
+from .allowance import iog_day_start
 from .enrichment import ShapeError
 from .lineprotocol import float_text, tag_prefix
 from .timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
@@ -92,7 +93,7 @@ class DispatchLog:
         dispatches = sorted((Dispatch.from_json(d) for d in raw.get("dispatches", [])), key=lambda d: d.start_ns)
         days = {}
         for day, *values in raw.get("iog_days", []):
-            if type(day) is not int or len(values) != 5:
+            if type(day) is not int or len(values) != 6:
                 raise ValueError("iog_days")
             days[day] = [*map(int, values[:3]), *map(float, values[3:])]
         return cls(dispatches[-MOST_KEPT:], known, forgotten, observed, days)
@@ -218,7 +219,9 @@ class Dispatches:
 
     def prune(self, keep_from_ns: int, printing: bool = True) -> None:
         """Dispatches older than every meter's look-back are not needed again, nor taken back when the API
-        lists them again; unprinted ones stay while they are still to be printed (not in the seed schema)."""
+        lists them again; unprinted ones stay while they are still to be printed (not in the seed schema). The
+        whole IOG day of `keep_from` stays: a later dispatch's allowance used counts from its 12:00."""
+        keep_from_ns = iog_day_start(keep_from_ns)
         self.book.dispatches = [d for d in self.book.dispatches
                                 if d.end_ns > keep_from_ns or (printing and not d.printed)]
         self.book.forgotten_before_ns = max(self.book.forgotten_before_ns, keep_from_ns)

@@ -100,19 +100,22 @@ def _collector(settings, client, kraken, directory, dry_run):
 
     state = State(directory, read_only=dry_run)
     state.load()
-    account = dispatches = None
+    account = dispatches = flex = None
     if kraken is not None:
         from .account import Account
         from .dispatches import Dispatches
+        from .flex import FlexDevices
 
         account = Account(client, settings.account_number, settings.gas_unit, kraken)
         dispatches = Dispatches(kraken, settings.account_number, state.dispatches)
+        if settings.schema == "octopus":
+            flex = FlexDevices(kraken, settings.account_number, state.flex)
     events = None
     if settings.events and kraken is not None and settings.schema == "octopus":
         from .events import Events
 
         events = Events(kraken, settings, state.events)
-    collector = Collector(settings, client, state, write_lines, account, dispatches, events)
+    collector = Collector(settings, client, state, write_lines, account, dispatches, events, flex)
     given = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters)
     meters = (f"{given} + those of account {settings.account_number}" if given and account else given
               or f"from account {settings.account_number}")

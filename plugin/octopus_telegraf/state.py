@@ -177,6 +177,7 @@ class State:
         self.dispatches = DispatchLog()  # Intelligent Octopus smart charges, the look-back's only
         self.compare: dict = {}  # tariff comparison: products' sale windows, regions (catalogue.py)
         self.events: dict = {}  # Octoplus events, Octopoints, Greener Nights: asked when, printed what (events.py)
+        self.flex: dict = {}  # smart-charge devices and planned dispatches: asked when, printed what (flex.py)
 
     def load(self) -> None:
         if self.path and load_json(self.path, self._decode, "info", "no saved state", "a fresh backfill"):
@@ -188,11 +189,16 @@ class State:
         meters = {key: MeterProgress.from_json(value) for key, value in data["meters"].items()}
         tariffs = {key: RateSeries.from_json(value) for key, value in data.get("tariffs", {}).items()}
         self.meters, self.tariffs = meters, tariffs
-        self.dispatches = DispatchLog.from_json(data.get("dispatches", {}))
-        compare, events = data.get("compare", {}), data.get("events", {})
-        if not isinstance(compare, dict) or not isinstance(events, dict):
-            raise ValueError("compare or events")
-        self.compare, self.events = compare, events
+        try:
+            self.dispatches = DispatchLog.from_json(data.get("dispatches", {}))
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            log.warn(f"state: the dispatches section is damaged ({type(exc).__name__}); dropped")
+            self.dispatches = DispatchLog()
+        sections = [data.get(name, {}) for name in ("compare", "events", "flex")]
+        for name, section in zip(("compare", "events", "flex"), sections, strict=True):
+            if not isinstance(section, dict):
+                log.warn(f"state: the {name} section is damaged; dropped")
+        self.compare, self.events, self.flex = (s if isinstance(s, dict) else {} for s in sections)
 
     def save(self) -> None:
         if not self.path or self.read_only:
@@ -201,7 +207,7 @@ class State:
                                             "meters": {key: p.to_json() for key, p in self.meters.items()},
                                             "tariffs": {key: s.to_json() for key, s in self.tariffs.items()},
                                             "dispatches": self.dispatches.to_json(), "compare": self.compare,
-                                            "events": self.events},
+                                            "events": self.events, "flex": self.flex},
                                            separators=(",", ":")))
 
 

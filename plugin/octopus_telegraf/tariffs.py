@@ -57,14 +57,17 @@ class Prices(RateBook):
         return (row[2], rate, False) if row else (rate, None, None)
 
     def iog_day_marks(self, meter, day_ns: int, end_ns: int, printed: dict) -> list | None:
-        """The half-hours of an IOG day as printed, each with whether it is in the home's night; None when
-        one is missing or the day is not on a four-rate tariff throughout."""
+        """The half-hours of an IOG day as printed, each with whether it is in the home's night and the night
+        rate (what a half-hour past the allowance would have cost within it); None when one is missing or
+        the day is not on a four-rate tariff throughout."""
         out = []
         for start in range(day_ns, end_ns, HALF_HOUR_NS):
             tariff, mark = self.tariff_at(meter, start), printed.get(start)
             if tariff is None or mark is None or not self.is_four_rate(tariff):
                 return None
-            out.append((mark, self.register_at(tariff, start) == "night"))
+            night = self.series.get(f"{tariff.code}|night")
+            row = night.find(start) if night else None
+            out.append((mark, self.register_at(tariff, start) == "night", row[2] if row else None))
         return out
 
     def unit_rate(self, meter, start_ns: int) -> float | None:
