@@ -25,10 +25,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from octopus_telegraf.collector import Collector  # noqa: E402
-from octopus_telegraf.pagestream import PageStream  # noqa: E402
-from octopus_telegraf.settings import load  # noqa: E402
-from octopus_telegraf.state import State  # noqa: E402
+from octopus_telegraf.api.pagestream import PageStream  # noqa: E402
+from octopus_telegraf.config.settings import load  # noqa: E402
+from octopus_telegraf.core.state import State  # noqa: E402
+from octopus_telegraf.service.collector import Collector  # noqa: E402
 from test_prices import ACCOUNT, account_document, agreement  # noqa: E402
 
 from conftest import EXPORT, GAS, IMPORT, Plugin, meter_env  # noqa: E402
@@ -250,12 +250,13 @@ def comparison_backfill():
 def graphql_per_hour(hours: int = 12) -> dict[str, float]:
     """The main service's GraphQL calls per hour by part, on an Intelligent account with gas (OCTO_GAS_UNIT=auto)
     and OCTO_EVENTS=true, gathering every 30 minutes for `hours` of a clock moved on between gathers."""
-    from octopus_telegraf import budget, graphql, log
-    from octopus_telegraf.account import Account
-    from octopus_telegraf.api import Client
-    from octopus_telegraf.dispatches import Dispatches
-    from octopus_telegraf.events import Events
-    from octopus_telegraf.flex import FlexDevices
+    from octopus_telegraf.api import budget, graphql
+    from octopus_telegraf.api.client import Client
+    from octopus_telegraf.base import log
+    from octopus_telegraf.core.account import Account
+    from octopus_telegraf.extras.dispatches import Dispatches
+    from octopus_telegraf.extras.events import Events
+    from octopus_telegraf.extras.flex import FlexDevices
 
     fake = FakeOctopus()
     fake.add_meter(*IMPORT, london(2024, 3, 1), london(2024, 3, 3))

@@ -341,7 +341,7 @@ def test_a_short_and_a_long_days_bill_adds_its_46_and_50_half_hours(fake, plugin
 
 
 def test_an_episode_ends_after_successes_and_its_back_off_with_it(monkeypatch):
-    from octopus_telegraf import enrichment
+    from octopus_telegraf.extras import enrichment
 
     clock = [1000.0]
     monkeypatch.setattr(enrichment.time, "monotonic", lambda: clock[0])
@@ -364,9 +364,9 @@ def test_an_episode_ends_after_successes_and_its_back_off_with_it(monkeypatch):
 def test_a_day_whose_standing_charge_is_unknown_holds_the_days_after_it():
     from types import SimpleNamespace
 
-    from octopus_telegraf.days import DayPoints
-    from octopus_telegraf.state import MeterProgress
-    from octopus_telegraf.timeutil import london_days
+    from octopus_telegraf.base.timeutil import london_days
+    from octopus_telegraf.core.days import DayPoints
+    from octopus_telegraf.core.state import MeterProgress
 
     first, unknown, last = london(2024, 3, 1), london(2024, 3, 3), london(2024, 3, 5)
     prices = SimpleNamespace(standing_charge=lambda meter, day: None if day == unknown else ("T", [0, 0, 50.0, 47.6]),
@@ -382,11 +382,12 @@ def test_an_enrichment_raising_a_plain_exception_leaves_the_gather_whole(fake, c
     """In-process: a bug inside a comparison (not an API error) is one line, and the bill is printed."""
     import threading
 
-    from octopus_telegraf import comparisons, settings
-    from octopus_telegraf.account import Account
-    from octopus_telegraf.collector import Collector
-    from octopus_telegraf.launch import client
-    from octopus_telegraf.state import State
+    from octopus_telegraf.config import settings
+    from octopus_telegraf.core.account import Account
+    from octopus_telegraf.core.state import State
+    from octopus_telegraf.extras.comparisons import comparisons
+    from octopus_telegraf.service.collector import Collector
+    from octopus_telegraf.service.launch import client
 
     def broken(*args):
         raise KeyError("a bug")
@@ -430,7 +431,7 @@ def strict_tags(prefix: str) -> dict:
 @given(st.text(alphabet=st.characters(blacklist_characters="\\", blacklist_categories=("Cc", "Cs", "Zl", "Zp")),
                min_size=1, max_size=20).filter(str.isprintable))
 def test_a_tag_value_with_equals_commas_or_spaces_is_escaped_for_a_strict_reader(value):
-    from octopus_telegraf.lineprotocol import tag_prefix
+    from octopus_telegraf.base.lineprotocol import tag_prefix
 
     assert strict_tags(tag_prefix("octopus_consumption", {"serial": value, "fuel": "gas"})) == \
         {"fuel": "gas", "serial": value}

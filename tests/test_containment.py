@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from octopus_telegraf import budget as graphql  # the call ledger (budget.py)
+from octopus_telegraf.api import budget as graphql  # the call ledger (budget.py)
 from test_intelligent import OFF_PEAK, SMART, iog  # noqa: F401 - iog is a fixture
 from test_live import ELECTRIC, EXPORT_DEVICE, GAS_DEVICE, live_env, live_points, readings  # noqa: F401
 from test_prices import ACCOUNT, GAS_VARIABLE, account_document, agreement
@@ -583,7 +583,8 @@ def test_a_split_iog_backfill_prices_every_half_hour_as_one_gather_does(fake, io
 def test_every_cut_masks_first(monkeypatch, cut):
     """log.clip (GraphQL messages 120, REST details 200, a state error 80) and the line limit (900): a key or a
     token straddling the cut leaves none of its characters."""
-    from octopus_telegraf import enrichment, log
+    from octopus_telegraf.base import log
+    from octopus_telegraf.extras import enrichment
 
     key, token = "sk_live_abcdefghijklmnopqrs", "eyJhbGciOi.JIUzI1NiJ9.eyJzdWIi"
     monkeypatch.setattr(log, "_secrets", [key, token])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from octopus_telegraf.demo import DEMO_END_NS, DEMO_START_NS
-from octopus_telegraf.timeutil import london_day_start
+from octopus_telegraf.base.timeutil import london_day_start
+from octopus_telegraf.demo.account import DEMO_END_NS, DEMO_START_NS
 
 from conftest import parse, run_once
 

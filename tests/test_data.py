@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from octopus_telegraf.timeutil import london_midnight_ns
+from octopus_telegraf.base.timeutil import london_midnight_ns
 
 from conftest import EXPORT, GAS, IMPORT, consumption, meter_env, parse, run_once
 from fake_octopus import HALF_HOUR_NS, LONDON, london, parse_query_time

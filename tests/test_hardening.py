@@ -194,11 +194,11 @@ def test_a_transient_404_from_a_rates_endpoint_removes_no_price_for_good(fake, a
 
 
 def test_unit_rates_are_not_marked_printed_when_the_write_fails(fake, agile, tmp_path):
-    from octopus_telegraf.account import Account
-    from octopus_telegraf.api import Client
-    from octopus_telegraf.collector import Collector
-    from octopus_telegraf.settings import load
-    from octopus_telegraf.state import State
+    from octopus_telegraf.api.client import Client
+    from octopus_telegraf.config.settings import load
+    from octopus_telegraf.core.account import Account
+    from octopus_telegraf.core.state import State
+    from octopus_telegraf.service.collector import Collector
 
     settings = load(agile)
 
@@ -298,7 +298,7 @@ def test_a_poisoned_state_is_a_warning_and_a_fresh_backfill(fake, two_meters, tm
 
 
 def test_retry_after_is_bounded_whatever_the_api_says():
-    from octopus_telegraf.api import MAX_WAIT, _retry_after_seconds
+    from octopus_telegraf.api.client import MAX_WAIT, _retry_after_seconds
 
     assert _retry_after_seconds("inf") == MAX_WAIT
     assert _retry_after_seconds("nan") is None

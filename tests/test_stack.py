@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from octopus_telegraf.settings import SETTINGS
+from octopus_telegraf.config.settings import SETTINGS
 from test_prices import priced  # noqa: F401  (a fixture)
 
 from conftest import COMMAND, GAS, IMPORT, meter_env, parse, run_once
@@ -40,7 +40,7 @@ def test_sample_config_is_the_drop_in_file_and_launches_the_installed_command():
     assert execd["command"] == ["octopus-telegraf"]
     assert shutil.which(execd["command"][0]) == COMMAND
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts[execd["command"][0]] == "octopus_telegraf.cli:main"
+    assert scripts[execd["command"][0]] == "octopus_telegraf.service.cli:main"
     assert execd["signal"] == "STDIN" and execd["data_format"] == "influx"
     assert 300 <= duration_seconds(execd["interval"]) == 1800  # no faster than 5 minutes; 30 by default
     assert duration_seconds(execd["restart_delay"]) >= 10
@@ -277,6 +277,6 @@ def test_the_dotenv_is_never_committed_nor_built_into_the_image():
 
 
 def test_the_sample_env_names_only_settings_the_plugin_reads():
-    from octopus_telegraf.settings import unknown_names
+    from octopus_telegraf.config.settings import unknown_names
 
     assert unknown_names(dotenv(SAMPLE_ENV)) == []

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from octopus_telegraf.pagestream import PageStream
-from octopus_telegraf.rows import choose, parse_rows, rows_one_by_one
-from octopus_telegraf.timeutil import LONDON, NS_PER_SECOND, iso_times_to_ns, iso_to_ns, london_day_start
+from octopus_telegraf.api.pagestream import PageStream
+from octopus_telegraf.base.timeutil import LONDON, NS_PER_SECOND, iso_times_to_ns, iso_to_ns, london_day_start
+from octopus_telegraf.core.rows import choose, parse_rows, rows_one_by_one
 
 from fake_octopus import render
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from octopus_telegraf import lineprotocol, log
-from octopus_telegraf.state import MeterProgress, State
-from octopus_telegraf.timeutil import iso_to_ns, ns_to_utc_z, parse_date_or_datetime
+from octopus_telegraf.base import lineprotocol, log
+from octopus_telegraf.base.timeutil import iso_to_ns, ns_to_utc_z, parse_date_or_datetime
+from octopus_telegraf.core.state import MeterProgress, State
 
 from fake_octopus import render
 
@@ -92,7 +92,7 @@ def test_a_corrupt_state_file_loads_as_empty(tmp_path, text, capfd):
 
 
 def test_demo_account_is_deterministic_and_spans_the_clock_change():
-    from octopus_telegraf.demo import DEMO_END_NS, DEMO_METERS, DEMO_START_NS, demo_value
+    from octopus_telegraf.demo.account import DEMO_END_NS, DEMO_METERS, DEMO_START_NS, demo_value
 
     starts = range(DEMO_START_NS, DEMO_END_NS, 1800 * SECOND)
     assert len(starts) == 28 * 48 + 2  # 26 October 2025 has 50 half-hours
@@ -106,9 +106,9 @@ def test_a_huge_budget_is_printed_and_saved_page_by_page(tmp_path):
     """OCTO_MAX_POINTS far above a page: lines leave at page boundaries, progress saved with them."""
     import threading
 
-    from octopus_telegraf.collector import Collector
-    from octopus_telegraf.reading import Batch
-    from octopus_telegraf.settings import load
+    from octopus_telegraf.config.settings import load
+    from octopus_telegraf.core.reading import Batch
+    from octopus_telegraf.service.collector import Collector
 
     start = 1_577_836_800 * SECOND  # 2020-01-01T00:00Z: three pages end in 2023, before today
     pages = []
