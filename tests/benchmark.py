@@ -252,7 +252,7 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
     and OCTO_EVENTS=true, gathering every 30 minutes for `hours` of a clock moved on between gathers."""
     from octopus_telegraf.api import budget, graphql
     from octopus_telegraf.api.client import Client
-    from octopus_telegraf.base import log
+    from octopus_telegraf.base import clock, log
     from octopus_telegraf.core.account import Account
     from octopus_telegraf.extras.dispatches import Dispatches
     from octopus_telegraf.extras.events import Events
@@ -271,10 +271,11 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
     fake.planned = {"car-1": []}
     log.configure("error")  # the fake has no rates for these tariffs: their warnings are not the figure
     offset = [0.0]
-    real = time.time, time.monotonic, time.time_ns, budget._boot_clock
+    real = time.time, time.monotonic, time.time_ns, budget._boot_clock, clock.boot_clock
     time.time, time.monotonic = (lambda: real[0]() + offset[0]), (lambda: real[1]() + offset[0])
     time.time_ns = lambda: real[2]() + int(offset[0] * 1e9)
     budget._boot_clock = lambda: real[3]() + offset[0]
+    clock.boot_clock = lambda: real[4]() + offset[0]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load({"OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url, "OCTO_ACCOUNT_NUMBER": ACCOUNT,
@@ -291,7 +292,7 @@ def graphql_per_hour(hours: int = 12) -> dict[str, float]:
                 collector.gather()
                 offset[0] += 1800
     finally:
-        time.time, time.monotonic, time.time_ns, budget._boot_clock = real
+        time.time, time.monotonic, time.time_ns, budget._boot_clock, clock.boot_clock = real
     words = {"token": "obtainKrakenToken", "dispatches": "completedDispatches", "gas units": "consumptionUnits",
              "events": "customerFlexibilityCampaignEvents", "Octoplus enrolment": "octoplusAccountInfo",
              "Octopoints": "loyaltyPointLedgers", "devices": "devices(accountNumber",

@@ -366,7 +366,7 @@ def test_a_day_whose_standing_charge_is_unknown_holds_the_days_after_it():
 
     from octopus_telegraf.base.timeutil import london_days
     from octopus_telegraf.core.days import DayPoints
-    from octopus_telegraf.core.state import MeterProgress
+    from octopus_telegraf.core.progress import MeterProgress
 
     first, unknown, last = london(2024, 3, 1), london(2024, 3, 3), london(2024, 3, 5)
     prices = SimpleNamespace(standing_charge=lambda meter, day: None if day == unknown else ("T", [0, 0, 50.0, 47.6]),

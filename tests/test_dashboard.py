@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from octopus_telegraf.base.timeutil import london_day_start
-from octopus_telegraf.demo.account import DEMO_END_NS, DEMO_START_NS
+from octopus_telegraf.demo.tariffs import DEMO_END_NS, DEMO_START_NS
 
 from conftest import parse, run_once
 
@@ -143,3 +143,10 @@ def test_every_annotation_query_marks_the_demos_moments(loaded, annotation):
         assert {row[annotation["tagsColumn"]] for row in rows} == {"power_down", "power_up"}
     else:  # the demo's two Greener Nights, one of which lost its flag: both stay marked; tonight's two slots
         assert len(rows) == 2
+
+
+def test_the_committed_dashboard_is_what_its_generator_makes():
+    import runpy
+
+    made = runpy.run_path(str(DASHBOARD.parent.parent / "make_dashboard.py"))["dashboard"]()
+    assert json.loads(DASHBOARD.read_text()) == made

@@ -37,8 +37,11 @@ def age_the_asked_times(env, seconds=660):
     dispatches are due again, the devices list not)."""
     path = os.path.join(env["OCTO_STATE_DIR"], "state.json")
     state = json.load(open(path))
-    state["flex"]["asked"] = {key: value - seconds for key, value in state["flex"]["asked"].items()}
-    state["flex"]["listed_at"] -= seconds
+    def earlier(stamp):  # [boot id, boot clock, wall clock]
+        return [stamp[0], stamp[1] - seconds, stamp[2] - seconds]
+
+    state["flex"]["asked"] = {key: earlier(value) for key, value in state["flex"]["asked"].items()}
+    state["flex"]["listed_at"] = earlier(state["flex"]["listed_at"])
     json.dump(state, open(path, "w"))
 
 

@@ -298,7 +298,8 @@ def test_a_poisoned_state_is_a_warning_and_a_fresh_backfill(fake, two_meters, tm
 
 
 def test_retry_after_is_bounded_whatever_the_api_says():
-    from octopus_telegraf.api.client import MAX_WAIT, _retry_after_seconds
+    from octopus_telegraf.api.faults import MAX_WAIT
+    from octopus_telegraf.api.faults import retry_after_seconds as _retry_after_seconds
 
     assert _retry_after_seconds("inf") == MAX_WAIT
     assert _retry_after_seconds("nan") is None

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from octopus_telegraf.config.settings import SETTINGS, flag_name
+from octopus_telegraf.config.table import SETTINGS, flag_name
 
 from conftest import COMMAND, GAS, IMPORT, meter_env, run_once
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from octopus_telegraf.config.settings import SETTINGS
+from octopus_telegraf.config.table import SETTINGS
 from test_prices import priced  # noqa: F401  (a fixture)
 
 from conftest import COMMAND, GAS, IMPORT, meter_env, parse, run_once
@@ -277,6 +277,6 @@ def test_the_dotenv_is_never_committed_nor_built_into_the_image():
 
 
 def test_the_sample_env_names_only_settings_the_plugin_reads():
-    from octopus_telegraf.config.settings import unknown_names
+    from octopus_telegraf.config.table import unknown_names
 
     assert unknown_names(dotenv(SAMPLE_ENV)) == []

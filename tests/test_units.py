@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from octopus_telegraf.base import lineprotocol, log
 from octopus_telegraf.base.timeutil import iso_to_ns, ns_to_utc_z, parse_date_or_datetime
-from octopus_telegraf.core.state import MeterProgress, State
+from octopus_telegraf.core.progress import MeterProgress
+from octopus_telegraf.core.state import State
 
 from fake_octopus import render
 
@@ -92,7 +93,8 @@ def test_a_corrupt_state_file_loads_as_empty(tmp_path, text, capfd):
 
 
 def test_demo_account_is_deterministic_and_spans_the_clock_change():
-    from octopus_telegraf.demo.account import DEMO_END_NS, DEMO_METERS, DEMO_START_NS, demo_value
+    from octopus_telegraf.demo.household import DEMO_METERS, demo_value
+    from octopus_telegraf.demo.tariffs import DEMO_END_NS, DEMO_START_NS
 
     starts = range(DEMO_START_NS, DEMO_END_NS, 1800 * SECOND)
     assert len(starts) == 28 * 48 + 2  # 26 October 2025 has 50 half-hours

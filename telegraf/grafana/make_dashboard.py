@@ -43,7 +43,7 @@ PANELS = [
      "What the export meter earned each London day (never mixed into costs).",
      [("", f'SELECT sum("earnings_gbp") FROM "octopus_daily" WHERE $timeFilter AND "direction" = \'export\' '
            f'GROUP BY time(1d) {LONDON_DAYS}')]),
-    ("Smart-charge dispatches: £ saved and kWh into the car, per day", "barchart", "none", (0, 38, 24, 8), None,
+    ("Smart-charge dispatches: £ saved and kWh into the car, per day", "barchart", "none", (0, 38, 12, 8), None,
      "Intelligent Octopus bills the home off-peak during a smart-charge dispatch. Saved = kWh x (tariff rate - "
      "off-peak rate). Dispatches are known from the first time the plugin read them (the API keeps 12 hours).",
      [("saved £", f'SELECT sum("dispatch_saving_gbp") FROM "octopus_consumption" WHERE $timeFilter '
@@ -72,6 +72,27 @@ PANELS = [
     ("Octopoints", "stat", "none", (0, 60, 6, 4), "7d",
      "The Octoplus points balance (OCTO_EVENTS=true, enrolled accounts), read at most hourly.",
      [("", 'SELECT last("balance") FROM "octopus_octopoints" WHERE $timeFilter')]),
+    ("Car allowance per IOG day (12:00-12:00): smart-charge hours, and £ the cap cost", "barchart", "h",
+     (12, 38, 12, 8), None,
+     "Intelligent Octopus with the Charge Cap (four-rate products): smart charging makes the home off-peak for up "
+     "to OCTO_IOG_ALLOWANCE_HOURS (6 h) per 12:00-12:00 London day. Past it, the home pays the day rate: "
+     "'beyond' hours, and what they cost more than the night rate. Shown for days the plugin watched whole (the "
+     "API keeps dispatches 12 hours).",
+     [("", 'SELECT "dispatch_s" / 3600 AS "smart charging (h)", "allowance_s" / 3600 AS "allowance (h)", '
+           '"beyond_allowance_s" / 3600 AS "beyond the allowance (h)" FROM "octopus_iog_day" WHERE $timeFilter'),
+      ("", 'SELECT last("cap_cost_gbp") AS "£ the cap cost" FROM "octopus_iog_day" WHERE $timeFilter '
+           'GROUP BY time(1d, 12h) fill(none) tz(\'Europe/London\')')],
+     {"fieldConfig": {"defaults": {"unit": "h", "decimals": 1}, "overrides": [
+         {"matcher": {"id": "byName", "options": "£ the cap cost"},
+          "properties": [{"id": "unit", "value": "currencyGBP"}, {"id": "decimals", "value": 2},
+                         {"id": "custom.axisPlacement", "value": "right"}]}]},
+      "options": {"xTickLabelRotation": -45, "stacking": "none"}}),
+    ("Smart-charge devices", "table", "none", (6, 60, 18, 4), "7d",
+     "The account's smart-charge devices as Octopus lists them (read every 6 hours): planned slots are asked for "
+     "LIVE ones.",
+     [("", 'SELECT last("status") AS "status", last("state") AS "state", last("suspended") AS "suspended" '
+           'FROM "octopus_device" WHERE $timeFilter GROUP BY "device_type", "provider"')],
+     {"resultFormat": "table"}),
 ]
 # (name, colour, query, text column, tags column): marks on every time-series panel (OCTO_EVENTS=true)
 ANNOTATIONS = [
@@ -80,25 +101,31 @@ ANNOTATIONS = [
     ("Greener Nights (ever flagged)", "green",
      'SELECT "score", "index" FROM "octopus_greener_night" WHERE $timeFilter AND "ever_flagged" = true',
      "index", ""),
+    ("Planned charge slots (Intelligent Octopus)", "blue",
+     'SELECT "duration_s", "energy_kwh", "type" FROM "octopus_planned_dispatch" WHERE $timeFilter '
+     'AND "cancelled" = false', "type", ""),
 ]
 
 
 def dashboard() -> dict:
     panels = []
-    for number, (title, kind, unit, (x, y, w, h), relative, description, targets) in enumerate(PANELS, 1):
+    for number, (title, kind, unit, (x, y, w, h), relative, description, targets, *more) in enumerate(PANELS, 1):
+        extra = dict(more[0]) if more else {}  # a panel's own field config, options or result format
+        result_format = extra.pop("resultFormat", "time_series")
         panel = {"id": number, "title": title, "type": kind, "description": description, "datasource": DS,
                  "gridPos": {"x": x, "y": y, "w": w, "h": h},
-                 "targets": [{"refId": chr(65 + i), "datasource": DS, "rawQuery": True, "resultFormat": "time_series",
+                 "targets": [{"refId": chr(65 + i), "datasource": DS, "rawQuery": True, "resultFormat": result_format,
                               "alias": alias, "query": query} for i, (alias, query) in enumerate(targets)],
                  "fieldConfig": {"defaults": {"unit": unit}, "overrides": []}}
         if relative:
             panel["timeFrom"] = relative
         if kind == "barchart":
             panel["options"] = {"xTickLabelRotation": -45, "stacking": "normal"}
+        panel.update(extra)
         panels.append(panel)
     return {"uid": "octopus-energy", "title": "Octopus Energy", "tags": ["octopus", "energy"],
             "timezone": "Europe/London", "schemaVersion": 39, "version": 2, "editable": True, "refresh": "1m",
-            "time": {"from": "now-7d", "to": "now"},
+            "time": {"from": "now-7d", "to": "now+1d"},  # tomorrow's prices and planned charge slots
             # the provisioned data source first (it is not Grafana's default); any InfluxDB one can be chosen
             "templating": {"list": [{"name": "datasource", "type": "datasource", "query": "influxdb",
                                      "label": "Data source",

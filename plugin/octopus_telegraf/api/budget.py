@@ -8,8 +8,10 @@ import os
 import threading
 import time
 
-from octopus_telegraf.api.client import ApiError
+from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.base import log
+from octopus_telegraf.base.clock import boot_clock as _boot_clock
+from octopus_telegraf.base.clock import boot_id as _boot_id
 
 FIRST_PAUSE, LONGEST_PAUSE = 300.0, 1800.0
 LONGEST_ASKED = 3600.0  # a Retry-After, or a damaged ledger, never pauses GraphQL for longer
@@ -108,19 +110,6 @@ class Budget:
             pause = FIRST_PAUSE
         log.warn(f"GraphQL: rate limited by the API; GraphQL work pauses for {max(pause / 60, 1):.0f} minutes")
         self.waiting = True
-
-
-def _boot_clock() -> float:
-    """Seconds on the clock that counts since boot, suspend included, and that no wall-clock step moves."""
-    return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
-
-
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
 
 
 def _lock_within(handle, seconds: float) -> None:

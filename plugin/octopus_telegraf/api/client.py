@@ -1,98 +1,37 @@
 """Octopus REST client: polite requests, bounded retries, the key kept to the configured origin."""
 
-import email.utils
 import http.client
 import json
-import re
 import time
 from contextlib import contextmanager
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
 from octopus_telegraf import __version__
+from octopus_telegraf.api.faults import (
+    MAX_RETRIES,
+    ApiError,
+    OutOfTime,
+    Retryable,
+    cause,
+    describe,
+    origin,
+    path_of,
+    retry_after_seconds,
+)
+from octopus_telegraf.api.paging import Paging
 from octopus_telegraf.base import log
 from octopus_telegraf.base.deadline import Watchdog, deadline_session, time_left
-from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
 
 USER_AGENT = f"octopus-telegraf/{__version__} (python-requests)"
-MAX_RETRIES = 2  # a failed request is tried at most three times in one gather
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After means: leave the meter alone until then
 RETRY_BACKOFF = 3  # the second retry waits three times as long as the first
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 25000-row page is about 3 MB
-MAX_WAIT = 3600.0  # however long a Retry-After asks for, a meter is tried again within the hour
-MAX_PAGES = 1000  # a year of half-hours is one page at the largest size; this many means a `next` loop
 
 
-class ApiError(Exception):
-    """A request that failed for good within this gather."""
-
-    def __init__(self, message: str, *, status: int | None = None, wait_until: float | None = None,
-                 malformed: bool = False, needs_user: bool = False, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after  # seconds the API's Retry-After asked for, if it said
-        self.wait_until = wait_until  # monotonic time before which the caller should not ask again
-        self.malformed = malformed  # a response of the wrong shape or size: not a passing fault
-        self._needs_user = needs_user
-
-    @property
-    def needs_user(self) -> bool:
-        """A refused key, an unknown meter, a TLS failure or a response nobody can read: E!, not W!."""
-        return self._needs_user or self.malformed or self.status in (401, 403, 404)
-
-
-class OutOfTime(ApiError):
-    """The share of the gather given to this work is spent: it goes on at the next gather (not a fault)."""
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-def origin(url: str) -> tuple:
-    parts = urlsplit(url)
-    default_port = {"https": 443, "http": 80}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait, between 0 and MAX_WAIT: `inf`, `nan` or a date in 9999 must not silence a meter."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(0.0, seconds), MAX_WAIT)
-
-
-def _cause(exc: BaseException) -> str:
-    """The reason underneath a requests exception (`Connection refused`, `Name or service not known`),
-    without the URL and the pool's repr around it."""
-    text = str(exc)
-    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    if found:
-        return found[-1].strip()
-    for pattern in (r"Read timed out", r"Connection reset by peer", r"RemoteDisconnected\('([^']+)'",
-                    r"certificate verify failed: ([^(')]+)", r"SSL: ([A-Z_]+)"):
-        match = re.search(pattern, text)
-        if match:
-            return (match.group(1) if match.groups() else match.group(0)).strip()
-    return type(exc).__name__
-
-
-class Client:
+class Client(Paging):
     """One per process. `stop` is a threading.Event: pauses end early when it is set."""
 
     def __init__(self, api_url: str, api_key: str | None, timeout: float, stop, session=None, retry_pause=1.0):
@@ -124,11 +63,11 @@ class Client:
                     try:
                         return json.loads(body)
                     except ValueError:
-                        raise _Retryable(f"HTTP 200 but not JSON{_describe(response, body)}", 200) from None
+                        raise Retryable(f"HTTP 200 but not JSON{describe(response, body)}", 200) from None
             except ApiError:
                 self.errors_seen += 1
                 raise
-            except _Retryable as fault:
+            except Retryable as fault:
                 self._after_failure(fault, attempt, retries)
                 attempt += 1
 
@@ -149,7 +88,7 @@ class Client:
                     raise exchange.timed_out() from None
                 raise
 
-    def _after_failure(self, fault: "_Retryable", attempt: int, retries: int) -> None:
+    def _after_failure(self, fault: "Retryable", attempt: int, retries: int) -> None:
         """Count a failed attempt, then wait before the next one, or raise ApiError if there is none."""
         self.errors_seen += 1
         if fault.retry_after is not None and fault.retry_after > MAX_RETRY_AFTER:
@@ -181,25 +120,25 @@ class Client:
             response = self.session.request(method, url, auth=auth, json=payload, headers=headers,
                                             timeout=(min(seconds, 15.0), seconds),
                                             allow_redirects=False, stream=True)
-            log.debug(f"{method} {_path(url)} -> {response.status_code} in {exchange.elapsed():.2f}s")
+            log.debug(f"{method} {path_of(url)} -> {response.status_code} in {exchange.elapsed():.2f}s")
             status = response.status_code
             if status == 200:
                 return response
             with response:
                 body = b"".join(self._body(response, exchange))
         except requests.Timeout:
-            raise _Retryable(f"{host}: timed out after {seconds:g}s") from None
+            raise Retryable(f"{host}: timed out after {seconds:g}s") from None
         except requests.exceptions.SSLError as exc:  # a wrong certificate does not mend itself in seconds
             if exchange.watchdog.fired:
-                raise _Retryable(f"{host}: timed out after {seconds:g}s") from None
-            raise ApiError(f"{host}: TLS failure: {_cause(exc)}", needs_user=True) from None
+                raise Retryable(f"{host}: timed out after {seconds:g}s") from None
+            raise ApiError(f"{host}: TLS failure: {cause(exc)}", needs_user=True) from None
         except requests.RequestException as exc:
-            raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
+            raise Retryable(f"{host}: network error: {cause(exc)}") from None
         if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}{_describe(response, body)}", status,
-                             _retry_after_seconds(response.headers.get("Retry-After")))
+            raise Retryable(f"HTTP {status}{describe(response, body)}", status,
+                             retry_after_seconds(response.headers.get("Retry-After")))
         hint = "; check OCTO_API_KEY" if status in (401, 403) and auth else ""
-        raise ApiError(f"HTTP {status}{_describe(response, body)}{hint}", status=status)
+        raise ApiError(f"HTTP {status}{describe(response, body)}{hint}", status=status)
 
     def _body(self, response, exchange: "_Exchange"):
         """The body as it arrives, all of it within the exchange's deadline: the socket's timeout is per
@@ -209,7 +148,7 @@ class Client:
         try:
             for chunk in _chunks(response):
                 if exchange.over():
-                    raise _Retryable(f"{host}: timed out after {exchange.seconds:g}s (the body was still arriving)")
+                    raise Retryable(f"{host}: timed out after {exchange.seconds:g}s (the body was still arriving)")
                 if self.stop.is_set():
                     raise ApiError("stopping")
                 size += len(chunk)
@@ -218,86 +157,10 @@ class Client:
                                    status=response.status_code, malformed=True)
                 yield chunk
         except requests.RequestException as exc:  # a reset in the middle of the body
-            raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
+            raise Retryable(f"{host}: network error: {cause(exc)}") from None
         except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:  # urllib3's own, via read1
-            raise _Retryable(f"{host}: network error: {_cause(exc)}") from None
+            raise Retryable(f"{host}: network error: {cause(exc)}") from None
 
-    def consumption_rows(self, meter, period_from_ns: int, page_size: int):
-        """A meter's consumption rows as its pages arrive, oldest first, a chunk at a time: each row as
-        JSON decodes it (a dict for a row of the API's shape). Same-origin `next` links are followed,
-        each once. A page that fails part-way is asked again (at most
-        MAX_RETRIES times) from just after the last row given out: no row twice, none skipped."""
-        from octopus_telegraf.api.pagestream import PageError, PageShapeError, PageStream, row_start_text
-
-        def url_from(moment_ns: int) -> str:
-            return self.consumption_url(meter, {"period_from": ns_to_utc_z(moment_ns), "page_size": page_size,
-                                                "order_by": "period"})
-
-        url, seen, attempt, last_start = url_from(period_from_ns), set(), 0, None
-        while url:
-            _visit(url, seen)
-            try:
-                page = PageStream()
-                with self._exchange(url) as exchange:
-                    response = self._open(url, exchange)
-                    with response:
-                        for chunk in self._body(response, exchange):
-                            rows = page.feed(chunk)
-                            if rows:
-                                last_start = row_start_text(rows[-1])
-                                yield rows
-                        page.close()
-            except PageShapeError as exc:
-                self.errors_seen += 1
-                raise ApiError(f"{_path(url).split('?')[0]}: {exc}", malformed=True) from None
-            except ApiError:
-                self.errors_seen += 1
-                raise
-            except (_Retryable, PageError) as fault:
-                if isinstance(fault, PageError):
-                    fault = _Retryable(f"HTTP 200 but {fault}", 200)
-                self._after_failure(fault, attempt, MAX_RETRIES)
-                attempt += 1
-                seen.discard(url)
-                if isinstance(last_start, str):  # resume after what was given out
-                    try:
-                        url = url_from(iso_to_ns(last_start) + NS_PER_SECOND)
-                    except (ValueError, OverflowError):
-                        pass
-                continue
-            url = self._following(url, page.next)
-
-    def pages(self, url: str, *, authenticated: bool = True, max_pages: int = MAX_PAGES):
-        """Yield each page's `results` list, following same-origin `next` links only, each at most once,
-        `max_pages` at most."""
-        seen = set()
-        while url:
-            _visit(url, seen, max_pages)
-            page = self.get_json(url, authenticated=authenticated)
-            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-                raise ApiError(f"{_path(url).split('?')[0]}: response has no `results` list", malformed=True)
-            yield page["results"]
-            url = self._following(url, page.get("next"))
-
-    def _following(self, url: str, following) -> str | None:
-        """The page after `url`: its `next` link, if there is one and it stays on the configured origin."""
-        if following is not None and not isinstance(following, str):
-            raise ApiError("response has a `next` that is not a URL", malformed=True)
-        url = urljoin(url, following) if following else None  # the API's links are absolute; be lenient
-        if url and not self.same_origin(url):
-            log.warn(f"not following a `next` link to another origin ({origin(url)[1]})")
-            return None
-        return url
-
-    def consumption_url(self, meter, query: dict) -> str:
-        kind = "electricity-meter-points" if meter.fuel == "electricity" else "gas-meter-points"
-        return (f"{self.api_url}/v1/{kind}/{quote(meter.point, safe='')}/meters/"
-                f"{quote(meter.serial, safe='')}/consumption/?{urlencode(query)}")
-
-    def has_consumption(self, meter) -> bool:
-        """Does this meter have any data at all? (An old serial after a swap has none.) Raises ApiError."""
-        page = self.get_json(self.consumption_url(meter, {"page_size": 1}))
-        return bool(isinstance(page, dict) and page.get("results"))
 
     def url(self, path: str) -> str:
         return f"{self.api_url}{path}"
@@ -322,15 +185,7 @@ class _Exchange:
     def timed_out(self) -> ApiError:
         if self.cut_by_share:
             return OutOfTime(f"its share of this gather ran out after {self.seconds:.0f}s")
-        return _Retryable(f"{self.host}: timed out after {self.seconds:g}s")
-
-
-def _visit(url: str, seen: set, max_pages: int = MAX_PAGES) -> None:
-    """Each page once: a `next` link back to a page already read, or too many pages, is a loop."""
-    if url in seen or len(seen) >= max_pages:
-        raise ApiError(f"{_path(url).split('?')[0]}: `next` links go round in a loop "
-                       f"({len(seen)} pages); stopped following them", malformed=True)
-    seen.add(url)
+        return Retryable(f"{self.host}: timed out after {self.seconds:g}s")
 
 
 def _chunks(response):
@@ -343,21 +198,3 @@ def _chunks(response):
         yield chunk
 
 
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + ("?" + parts.query if parts.query else "")
-
-
-def _describe(response, body: bytes) -> str:
-    """A short, single-line hint at what came back (an HTML page from the CDN, say)."""
-    kind = response.headers.get("Content-Type", "").split(";")[0].strip()
-    if "html" in kind or body.lstrip()[:1] == b"<":
-        return " (an HTML page, not the API's JSON)"
-    if kind == "application/json":
-        try:
-            detail = json.loads(body).get("detail")
-        except (ValueError, AttributeError):
-            detail = None
-        if isinstance(detail, str):
-            return f": {log.clip(detail, 200)}"
-    return ""

@@ -10,7 +10,7 @@ import re
 import time
 
 from octopus_telegraf.api.budget import Budget, BudgetSpent
-from octopus_telegraf.api.client import ApiError
+from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.base import log
 
 TOKEN_SECONDS = 55 * 60  # a Kraken token lasts 60 minutes: renewed a little before

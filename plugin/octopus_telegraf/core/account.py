@@ -4,7 +4,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from octopus_telegraf.api.client import ApiError
+from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.api.shapes import listed
 from octopus_telegraf.base import log
 from octopus_telegraf.base.lineprotocol import LineProtocolError, escape_key

@@ -9,7 +9,7 @@ import time
 from bisect import bisect_left
 from dataclasses import replace
 
-from octopus_telegraf.api.client import ApiError
+from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.lineprotocol import LineProtocolError
 from octopus_telegraf.base.timeutil import (
@@ -22,8 +22,8 @@ from octopus_telegraf.base.timeutil import (
 )
 from octopus_telegraf.config.settings import Meter
 from octopus_telegraf.core.days import DayPoints
+from octopus_telegraf.core.progress import MeterProgress
 from octopus_telegraf.core.rows import choose, held_back, parse_rows
-from octopus_telegraf.core.state import MeterProgress
 
 
 class Batch:

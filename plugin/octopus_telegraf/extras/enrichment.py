@@ -9,7 +9,7 @@ goes on at the next gather; what it would have changed is corrected by its owner
 import time
 
 from octopus_telegraf.api.budget import BudgetSpent
-from octopus_telegraf.api.client import ApiError, OutOfTime
+from octopus_telegraf.api.faults import ApiError, OutOfTime
 from octopus_telegraf.base import log
 from octopus_telegraf.base.deadline import time_share
 

@@ -10,15 +10,19 @@ the enrichment boundary and on the shared call budget, each asked at most as oft
 
 What was asked when, and what was printed, is kept in the state (`events`), so a restart neither asks
 early nor prints again. Octopus changed these answers twice in 2026: every field is read defensively,
-and an answer of another shape is one line per episode (the boundary's), never a failed gather."""
+and an answer of another shape is one line per episode (the boundary's), never a failed gather.
+
+(A little over 220 lines: three small parts that share one state section and one pending list.)"""
 
 import time
 from datetime import date, datetime
 from datetime import time as clock
 
-from octopus_telegraf.api.client import origin
+from octopus_telegraf.api.faults import origin
 from octopus_telegraf.api.shapes import ShapeError, listed
 from octopus_telegraf.base import log
+from octopus_telegraf.base.clock import due
+from octopus_telegraf.base.clock import stamp as now_stamp
 from octopus_telegraf.base.lineprotocol import escape_key, line, tag_prefix
 from octopus_telegraf.base.timeutil import LONDON, NS_PER_SECOND, datetime_to_ns, iso_to_ns, london_day_start
 from octopus_telegraf.extras.enrichment import Enrichment
@@ -55,13 +59,11 @@ class Events:
         self.pending: list[tuple[str, str, list]] = []  # (kind of record, key, values) to keep once printed
 
     def _due(self, part: str, every: float) -> bool:
-        last = self.store["asked"].get(part)
-        now = time.time()
-        return isinstance(last, bool) or not isinstance(last, (int, float)) or not 0 <= now - last < every
+        return due(self.store["asked"].get(part), every)
 
     def _asked(self, part: str) -> None:
         """Kept with the points it gave (kept()): a gather whose points wait for room asks again after a restart."""
-        self.pending.append(("asked", part, time.time()))
+        self.pending.append(("asked", part, now_stamp()))
 
     def lines(self, meters) -> list[str]:
         """The points new or changed since printed, asking what is due. `kept()` once they are written."""

@@ -12,6 +12,7 @@ import time
 from octopus_telegraf.api.graphql import GraphQLError
 from octopus_telegraf.api.shapes import ShapeError
 from octopus_telegraf.base import log
+from octopus_telegraf.base.clock import due, is_stamp, stamp
 from octopus_telegraf.base.lineprotocol import LineProtocolError, escape_key, float_text, format_value, tag_prefix
 from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, london_date
 
@@ -76,7 +77,7 @@ class FlexDevices:
     def refresh(self, now_ns: int | None = None) -> None:
         """Ask what is due. Raises what the API or the answer's shape meets: the boundary's to report."""
         now_ns = time.time_ns() if now_ns is None else now_ns
-        if not 0 <= time.time() - self.store["listed_at"] < DEVICES_EVERY_S:
+        if due(self.store["listed_at"], DEVICES_EVERY_S):
             data = self.kraken.query(DEVICES_QUERY, {"account": self.account_number})
             listed = data.get("devices")
             if not isinstance(listed, list):
@@ -89,9 +90,9 @@ class FlexDevices:
                     log.debug(f"devices: one skipped ({exc})")
                     continue
                 devices[device_id] = values
-            self.store["listed"], self.store["listed_at"] = devices, time.time()
+            self.store["listed"], self.store["listed_at"] = devices, stamp()
         for device_id, values in sorted(self.store["listed"].items()):
-            if values[2] == "LIVE" and not 0 <= time.time() - self.store["asked"].get(device_id, 0) < PLANNED_EVERY_S:
+            if values[2] == "LIVE" and due(self.store["asked"].get(device_id), PLANNED_EVERY_S):
                 self._ask_planned(device_id, now_ns)
 
     def _ask_planned(self, device_id: str, now_ns: int) -> None:
@@ -101,12 +102,12 @@ class FlexDevices:
             if exc.code != NO_PLANS_CODE:
                 raise
             log.debug(f"planned dispatches of {device_id}: {NO_PLANS_CODE} (no news: nothing changes)")
-            self.store["asked"][device_id] = time.time()
+            self.store["asked"][device_id] = stamp()
             return
         listed = data.get("flexPlannedDispatches")
         if listed is not None and not isinstance(listed, list):
             raise ShapeError(f"flexPlannedDispatches is a {type(listed).__name__}, not a list")
-        self.store["asked"][device_id] = time.time()
+        self.store["asked"][device_id] = stamp()
         if not listed:
             log.debug(f"planned dispatches of {device_id}: none planned")
         plans = {}
@@ -175,9 +176,9 @@ def checked(store: dict) -> dict:
         "listed": lambda v: isinstance(v, dict) and all(
             isinstance(d, list) and len(d) == 5 and all(isinstance(x, str) for x in d[:4]) and isinstance(d[4], bool)
             for d in v.values()),
-        "listed_at": lambda v: type(v) in (int, float),
+        "listed_at": is_stamp,
         "devices": lambda v: isinstance(v, dict) and all(isinstance(d, list) and len(d) == 6 for d in v.values()),
-        "asked": lambda v: isinstance(v, dict) and all(type(t) in (int, float) for t in v.values()),
+        "asked": lambda v: isinstance(v, dict) and all(is_stamp(t) for t in v.values()),
         "plans": _plans_ok,
         "planned": _plans_ok,
     }

@@ -1,18 +1,20 @@
-"""Tariff codes and their rates as the public product endpoints give them (no API key): unit rates
-(standard, Economy 7 day/night, Agile, export) and standing charges. Each period a gather needs is
-asked for once and remembered in the state; only the look-back window's rates are kept.
+"""The rate book: a tariff's rates as the public product endpoints give them (no API key): unit rates
+(standard, Economy 7 day/night, Agile, export, a four-rate product's linked rates) and standing
+charges. Each period a gather needs is asked for once and remembered in the state (series.py); only
+the look-back window's rates are kept.
+(Fetching, a product's links and a tariff's registers are one concern, the book's, a little over
+220 lines; tariffs.py turns its rates into prices.)
 """
 
-import bisect
-import functools
 import math
 import time
-from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
-from octopus_telegraf.api.client import ApiError
+from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, london_day_start, london_minute_of_day, ns_to_utc_z
+from octopus_telegraf.prices.options import PriceOptions
+from octopus_telegraf.prices.series import RateSeries, TariffCode
 
 RATE_PAGE_SIZE = 1500
 UPCOMING_REFRESH_SECONDS = 2 * 3600  # Agile's next day appears around 16:00 London
@@ -31,100 +33,20 @@ PRODUCT_GROUPS = ("single_register_electricity_tariffs", "dual_register_electric
                   "single_register_gas_tariffs", "four_rate_ev_electricity_tariffs")
 
 
-@dataclass(frozen=True)
-class TariffCode:
-    code: str
-    fuel: str  # electricity | gas
-    dual: bool  # 2R: Economy 7 day/night
-    product: str
-    region: str
-
-    @classmethod
-    @functools.lru_cache(maxsize=256)  # asked for every half-hour priced
-    def parse(cls, code: str) -> "TariffCode | None":
-        """`E-1R-AGILE-FLEX-22-11-25-C` -> product AGILE-FLEX-22-11-25, region C, single register."""
-        parts = code.split("-")
-        if len(parts) < 4 or parts[0] not in ("E", "G") or len(parts[-1]) != 1:
-            return None
-        return cls(code, "electricity" if parts[0] == "E" else "gas", parts[1] == "2R", "-".join(parts[2:-1]),
-                   parts[-1])
-
-    @property
-    def unit_registers(self) -> tuple[str, ...]:
-        return ("day", "night") if self.dual else ("standard",)
-
-
-@dataclass
-class RateSeries:
-    """One tariff's rows of one kind (standard, day, night or standing), sorted by valid_from.
-
-    A row is [valid_from_ns, valid_to_ns or None, inc_vat, exc_vat, printed]. `covered` is the span
-    [from, to) already asked of the API; rows outside it may be missing."""
-
-    rows: list[list] = field(default_factory=list)
-    covered_from: int | None = None
-    covered_to: int | None = None
-    upcoming_at: float = 0.0  # wall time of the last look for prices published ahead
-    days_through: int | None = None  # the last London midnight given its own octopus_unit_rate point
-
-    def __post_init__(self):
-        self._starts = [row[0] for row in self.rows]
-
-    def find(self, moment_ns: int) -> list | None:
-        index = bisect.bisect_right(self._starts, moment_ns) - 1
-        if index >= 0:
-            row = self.rows[index]
-            if row[1] is None or moment_ns < row[1]:
-                return row
-        return None
-
-    def merge(self, new_rows: list[list]) -> None:
-        by_start = {row[0]: row for row in self.rows}
-        for row in new_rows:
-            old = by_start.get(row[0])
-            if old is not None and old[2:4] == row[2:4]:
-                old[1] = row[1]  # a valid_to set later is no new price
-            else:
-                by_start[row[0]] = row
-        self.rows = sorted(by_start.values(), key=lambda r: r[0])
-        self._starts = [row[0] for row in self.rows]
-
-    def prune(self, keep_from: int, printing: bool = True) -> None:
-        """Rows and coverage older than `keep_from`, except what is still to be printed: rows not printed
-        yet, and the London midnights after `days_through` (a backfill cut into many gathers prints them
-        later, and must print the same points as one gather would)."""
-        still_to_print = self.covered_from if self.days_through is None else self.days_through
-        if printing and still_to_print is not None:
-            keep_from = min(keep_from, still_to_print)
-        self.rows = [r for r in self.rows if (printing and not r[4]) or r[1] is None or r[1] > keep_from]
-        self._starts = [row[0] for row in self.rows]
-        if self.covered_from is not None and self.covered_from < keep_from:
-            self.covered_from = keep_from
-
-    def to_json(self) -> dict:
-        return {"rows": self.rows, "from": self.covered_from, "to": self.covered_to, "upcoming": self.upcoming_at,
-                "days": self.days_through}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "RateSeries":
-        rows = [[int(r[0]), None if r[1] is None else int(r[1]), float(r[2]), float(r[3]), bool(r[4])]
-                for r in data["rows"]]
-        days = data.get("days")
-        return cls(rows, data.get("from"), data.get("to"), float(data.get("upcoming", 0)),
-                   int(days) if days is not None else None)
-
-
 class RateBook:
-    """Which tariff applies when, and its rates: fetched for the periods asked for, kept in `series`."""
+    """Which tariff applies when, and its rates: fetched for the periods asked for, kept in `series`. Books
+    that look at the same products (the comparisons') share `products` and `links`."""
 
-    def __init__(self, client, settings, series: dict[str, RateSeries], agreements_for):
+    def __init__(self, client, options: PriceOptions, series: dict[str, RateSeries], agreements_for,
+                 products: dict | None = None, links: dict | None = None):
         self.client = client
-        self.settings = settings
+        self.options = options
         self.series = series  # "code|kind" -> RateSeries; lives in the state
         self.agreements_for = agreements_for  # (fuel, point) -> [Agreement]
-        self.night_from, self.night_to = settings.e7_night
-        self.links: dict[str, dict[str, str]] = {}  # tariff code -> kind -> URL, per process
-        self.products: dict[str, dict | None] = {}  # product code -> document (None: 404), per process
+        self.night_from, self.night_to = options.e7_night
+        self.links: dict[str, dict[str, str]] = {} if links is None else links  # code -> kind -> URL, per process
+        # product code -> document (None: 404), per process
+        self.products: dict[str, dict | None] = {} if products is None else products
         self.unpriceable: dict[str, float] = {}  # "code|kind" -> monotonic time to ask again after a 404
         self.told_404: set[str] = set()  # "code|kind" whose 404 has had its W! line in this process
         # Intelligent Octopus since 2026 ("1R" in the code, no standard rates): the tariff codes whose product
@@ -222,7 +144,7 @@ class RateBook:
         if url is None:
             return 0
         query = {"period_from": ns_to_utc_z(low), "period_to": ns_to_utc_z(high), "page_size": RATE_PAGE_SIZE}
-        chosen = self.settings.payment_method
+        chosen = self.options.payment_method
         picked: dict[int, tuple[int, list]] = {}  # valid_from -> (preference, row)
         try:
             for results in self.client.pages(f"{url}?{urlencode(query)}", authenticated=False):

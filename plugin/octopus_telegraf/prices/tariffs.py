@@ -8,16 +8,19 @@ from octopus_telegraf.base.lineprotocol import float_text, tag_prefix
 from octopus_telegraf.base.timeutil import HALF_HOUR_NS, london_day_start, next_london_midnight
 from octopus_telegraf.prices.allowance import Allowance
 from octopus_telegraf.prices.intelligent import is_intelligent
-from octopus_telegraf.prices.rates import RateBook, RateSeries, TariffCode
+from octopus_telegraf.prices.options import PriceOptions
+from octopus_telegraf.prices.rates import RateBook
+from octopus_telegraf.prices.series import RateSeries, TariffCode
 
 
 class Prices(RateBook):
     """The rate book's rates turned into prices and points."""
 
-    def __init__(self, client, settings, series: dict[str, RateSeries], agreements_for, dispatches=None):
-        super().__init__(client, settings, series, agreements_for)
-        self.dispatches = dispatches  # Intelligent Octopus: smart-charge half-hours at the day's lowest rate
-        self.allowance = Allowance(settings.iog_allowance_hours, dispatches) if dispatches is not None else None
+    def __init__(self, client, options: PriceOptions, series: dict[str, RateSeries], agreements_for, dispatches=None,
+                 products: dict | None = None, links: dict | None = None):
+        super().__init__(client, options, series, agreements_for, products, links)
+        self.dispatches = dispatches  # the dispatch log: smart-charge half-hours at the day's lowest rate
+        self.allowance = Allowance(options.iog_allowance_hours, dispatches) if dispatches is not None else None
 
     def is_intelligent(self, tariff_code: str) -> bool:
         """By its code (INTELLI, a product starting IOG) or its product's four-rate EV group."""

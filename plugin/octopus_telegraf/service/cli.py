@@ -16,14 +16,9 @@ import threading  # noqa: E402
 
 from octopus_telegraf import __version__  # noqa: E402
 from octopus_telegraf.base import log  # noqa: E402
-from octopus_telegraf.config.settings import (  # noqa: E402
-    SECRET_SETTINGS,
-    SETTINGS,
-    SettingsError,
-    flag_name,
-    load,
-    unknown_names,
-)
+from octopus_telegraf.config.settings import load  # noqa: E402
+from octopus_telegraf.config.table import SECRET_SETTINGS, SETTINGS, flag_name, unknown_names  # noqa: E402
+from octopus_telegraf.config.values import SettingsError  # noqa: E402
 
 EXIT_BAD_CONFIG = 2
 

@@ -3,14 +3,17 @@ read by the meter reader (the REST half: half-hours, standing charges, daily bil
 then, from what is left of OCTO_MAX_POINTS and each within its share of the gather's time, the
 enrichments: comparisons, dispatches, events. The enrichments that must come before pricing (the
 dispatches of an intelligent tariff, the gas unit) share PRE_REST_SHARE seconds, so that the REST
-half-hours are printed within OCTO_HTTP_TIMEOUT + 5 s of the trigger whatever they meet."""
+half-hours are printed within OCTO_HTTP_TIMEOUT + 5 s of the trigger whatever they meet.
+
+(Over 220 lines on purpose: the order of a gather and its budget are one story, read top to bottom
+here; what each step does lives in its own room, and the collector only calls it.)"""
 
 import gc
 import threading
 import time
 from dataclasses import replace
 
-from octopus_telegraf.api.client import ApiError
+from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.deadline import time_share
 from octopus_telegraf.base.timeutil import DAY_NS
@@ -40,7 +43,7 @@ class Collector:
         self.dispatches = dispatches  # Intelligent Octopus smart charges, when the account has any
         self.events = events  # OCTO_EVENTS: Octoplus events, Octopoints, Greener Nights (events.py)
         self.flex = flex  # smart-charge devices and their planned dispatches (flex.py)
-        self.prices = Prices(client, settings, state.tariffs, self._agreements,
+        self.prices = Prices(client, settings.price_options(), state.tariffs, self._agreements,
                              state.dispatches if dispatches is not None else None)
         self.comparisons = (Comparisons(settings, client, state, self._agreements)
                             if settings.compare and settings.schema == "octopus" else None)

@@ -75,14 +75,10 @@ def run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_d
 
 def use_demo(settings):
     """Point the settings at the built-in demo account; its requests session answers for the API."""
-    from octopus_telegraf.demo.account import (
-        DEMO_ACCOUNT,
-        DEMO_BACKEND,
-        DEMO_COMPARE,
-        DEMO_ORIGIN,
-        DEMO_START_NS,
-        demo_session,
-    )
+    from octopus_telegraf.demo.account import demo_session
+    from octopus_telegraf.demo.graphql import DEMO_BACKEND
+    from octopus_telegraf.demo.household import DEMO_ACCOUNT, DEMO_COMPARE
+    from octopus_telegraf.demo.tariffs import DEMO_ORIGIN, DEMO_START_NS
     from octopus_telegraf.prices.families import parse_compare
 
     settings.meters = []  # all found in the demo account, with their tariffs

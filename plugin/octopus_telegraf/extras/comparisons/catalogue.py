@@ -4,7 +4,7 @@ for a region (`GET /v1/products/{code}/`, through the rate book's per-process ca
 
 from urllib.parse import urlencode
 
-from octopus_telegraf.api.client import ApiError, OutOfTime
+from octopus_telegraf.api.faults import ApiError, OutOfTime
 from octopus_telegraf.api.shapes import ShapeError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.timeutil import iso_to_ns, ns_to_utc_z

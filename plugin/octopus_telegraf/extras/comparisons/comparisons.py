@@ -10,29 +10,29 @@ share of the gather's time, and each from its own cursor per meter (`MeterProgre
 a day that cannot be priced yet (no price, no region, no product listed) holds the cursor, behind the
 boundary's back-off, and the meter's half-hours are kept until it is priced, so that once the cause
 is gone the whole history is compared, not only the look-back. Every call runs behind the enrichment
-boundary: a comparison that fails waits, the bill goes on."""
+boundary: a comparison that fails waits, the bill goes on. Which tariff each day had is calendar.py's.
+
+(Over 220 lines: a comparison's catch-up, its holes and its day's points are one loop over one cursor;
+cut in two, each half would need the other's bookkeeping.)"""
 
 import time
 from itertools import repeat
 from operator import mul, truediv
-from urllib.parse import quote
 
-from octopus_telegraf.api.client import ApiError
 from octopus_telegraf.base.lineprotocol import float_text, tag_prefix
 from octopus_telegraf.base.timeutil import (
     DAY_NS,
     HALF_HOUR_NS,
     london_date,
     london_day_start,
-    london_days,
     next_london_midnight,
 )
-from octopus_telegraf.core.account import Agreement
 from octopus_telegraf.core.days import day_sums
-from octopus_telegraf.extras.comparisons.catalogue import Catalogue, MissingFact, checked_store, sells, tariff_for
+from octopus_telegraf.extras.comparisons.calendar import TariffCalendar
+from octopus_telegraf.extras.comparisons.catalogue import MissingFact, checked_store, sells
 from octopus_telegraf.extras.enrichment import Enrichment
 from octopus_telegraf.prices.families import FAMILIES
-from octopus_telegraf.prices.rates import TariffCode
+from octopus_telegraf.prices.series import TariffCode
 from octopus_telegraf.prices.tariffs import Prices
 
 COMPARISON_SHARE = 15.0  # seconds of a gather one comparison may take, its requests included
@@ -42,40 +42,20 @@ HOLES_RETRY_SECONDS = 3600  # days that could not be priced are tried again this
 
 class Comparisons:
     def __init__(self, settings, client, state, agreements_for):
-        self.settings = settings
-        self.client = client
+        self.compare_detail = settings.compare_detail
         self.items = settings.compare
-        self.agreements_for = agreements_for  # the meter's own: its region, and whether it is dual-register
-        store = checked_store(state.compare)
-        self.catalogue = Catalogue(client, store)
-        self.gsp: dict[str, str] = store["gsp"]  # MPAN -> region letter
-        # (name, fuel, point) -> London midnight -> tariff code, kept in the state (a restart must not leave a
-        # day of a backfill without its tariff), and the same as agreements for the price book. None: not on
-        # sale that day (this process only: a negative answer is never kept)
-        self.saved_days: dict[str, list] = store["days"]
-        self.days: dict[tuple, dict[int, str | None]] = {}
-        self.spans: dict[tuple, list[Agreement]] = {}
-        today = london_day_start(time.time_ns())
-        for text, runs in list(self.saved_days.items()):
-            key = tuple(text.split("|"))
-            self.days[key] = {day: code for first, last, code in runs for day in london_days(first, last + 1)}
-            self.spans[key] = _spans(self.days[key], today)
-        self.why: dict[tuple, str] = {}  # key -> why a day of it could not be resolved to a tariff
-        self.holes_retry: dict[tuple, float] = {}  # (name, meter key) -> monotonic time to retry its holes
-        self.codes: dict[tuple, str] = {}  # (product, fuel, region, dual) -> tariff code
-        self.books: dict[str, Prices] = {}
-        self.boundaries: dict[str, Enrichment] = {}
         products, links = {}, {}  # one product document per process, whichever comparison asks
+        self.books: dict[str, Prices] = {}
+        self.calendar = TariffCalendar(client, checked_store(state.compare), settings.region, agreements_for,
+                                       lambda code: next(iter(self.books.values())).product(code))
+        self.holes_retry: dict[tuple, float] = {}  # (name, meter key) -> monotonic time to retry its holes
+        self.boundaries: dict[str, Enrichment] = {}
         for item in self.items:
-            book = Prices(client, settings, state.tariffs, self._agreements(item.name))
-            book.products, book.links = products, links
-            self.books[item.name] = book
+            self.books[item.name] = Prices(client, settings.price_options(), state.tariffs,
+                                           self.calendar.agreements(item.name), products=products, links=links)
             self.boundaries[item.name] = Enrichment(f"tariff comparison {item.name}", share=COMPARISON_SHARE)
         self.prefixes: dict[tuple, str] = {}
         self.unsold: set[tuple[str, str]] = set()  # (product code, fuel) the product turned out not to sell
-
-    def _agreements(self, name: str):
-        return lambda fuel, point: self.spans.get((name, fuel, point), [])
 
     def applying(self, meter) -> list:
         """The comparisons this meter can have (a product code's fuels are known once its document is)."""
@@ -97,7 +77,7 @@ class Comparisons:
         return [item.name for item in self.applying(meter)]
 
     def start_gather(self) -> None:
-        self.catalogue.start_gather()
+        self.calendar.catalogue.start_gather()
 
     # -- the gather: after the REST half, from what is left of its points and time ---------------------
     def gather_meter(self, meter, formatter, progress, room: int, lookback_ns: int) -> tuple[list[str], bool]:
@@ -113,7 +93,7 @@ class Comparisons:
             boundary = self.boundaries[item.name]
             if boundary.run(self._catch_up, item, meter, formatter, progress, out, room, lookback_ns) == "full":
                 full = True
-            if (item.name, meter.fuel, meter.point) in self.spans:
+            if (item.name, meter.fuel, meter.point) in self.calendar.spans:
                 boundary.run(self.books[item.name].refresh_upcoming, meter)
         return out, full
 
@@ -128,7 +108,7 @@ class Comparisons:
         day = min(cursor, london_day_start(read_from))
         if next_london_midnight(day) > newest and not holes:
             return "done"
-        if item.product and not sells(self._product(item.product), meter.fuel):
+        if item.product and not sells(self.calendar.product(item.product), meter.fuel):
             self.unsold.add((item.product, meter.fuel))  # a product code names its fuels only in its document
             return "done"
         retry_holes = holes and time.monotonic() >= self.holes_retry.get((name, meter.key), 0)
@@ -143,8 +123,9 @@ class Comparisons:
             try:
                 return self._day(item, meter, formatter, day_ns, starts, energy, actual)
             except MissingFact as exc:
-                unresolved = day_ns not in self.days.get((name, meter.fuel, meter.point), {})
-                missing.append(self.why.get((name, meter.fuel, meter.point), str(exc)) if unresolved else str(exc))
+                unresolved = day_ns not in self.calendar.days.get((name, meter.fuel, meter.point), {})
+                why = self.calendar.why.get((name, meter.fuel, meter.point), str(exc))
+                missing.append(why if unresolved else str(exc))
                 return None
 
         if retry_holes:  # days that could not be priced before: their half-hours were kept for them
@@ -176,7 +157,7 @@ class Comparisons:
             if day < cursor and (day, name) not in progress.compared:
                 day = next_day  # compared before the look-back began: final
                 continue
-            if self.days.get((name, meter.fuel, meter.point), {}).get(day, "") is None:
+            if self.calendar.days.get((name, meter.fuel, meter.point), {}).get(day, "") is None:
                 if day >= cursor:
                     progress.compare_from[name] = cursor = next_day  # nothing of the family on sale that day
                 day = next_day
@@ -210,77 +191,11 @@ class Comparisons:
 
     # -- which tariff, which day -------------------------------------------------------------------
     def _prepare(self, item, meter, low_ns: int, high_ns: int) -> None:
-        """Resolve every London day from `low` to today to a tariff, and fetch the rates of [low, high). A day
-        that cannot be resolved yet (a product that 404s, a document without the region) is left out of
-        the spans and tried again later; a failed product list or an unknown region stops here (raises)."""
-        key = (item.name, meter.fuel, meter.point)
-        days = self.days.setdefault(key, {})
-        today = london_day_start(time.time_ns())
-        # every day from here to today at once: the spans have no hole that a later gather would fill (the
-        # unit-rate points of a day are printed once, when the day is reached); today's first (its list,
-        # asked once a London day, knows what is on sale now and since when), and again each time
-        try:
-            for day in [today, *(d for d in london_days(low_ns, max(high_ns, today)) if d not in days)]:
-                try:
-                    days[day] = self._tariff(item, meter, day, today)
-                except MissingFact as exc:
-                    if exc.needs_user:
-                        raise
-                    days.pop(day, None)
-                    self.why[key] = str(exc)
-        finally:
-            self._keep(key, today)
+        """Resolve the days from `low` to today to tariffs (raises when the list fails or the region is not
+        known) and fetch the comparison's rates of [low, high)."""
+        self.calendar.resolve(item, meter, low_ns, high_ns)
         self.books[item.name].prepare(meter, low_ns, high_ns, RATES_AHEAD_NS)
 
-    def _product(self, code: str) -> dict:
-        document = self.books[self.items[0].name].product(code)
-        if document is None:
-            raise MissingFact(f"product {code} not found at the API (HTTP 404); check OCTO_COMPARE")
-        return document
-
-    def _tariff(self, item, meter, day_ns: int, today_ns: int) -> str | None:
-        """The tariff code of the comparison on that day; None when nothing of its family was on sale."""
-        if item.tariff:
-            return item.tariff
-        product = item.product or self.catalogue.product_on(item.family, day_ns, today_ns)
-        if product is None:
-            return None
-        own = next((a for a in self.agreements_for(meter.fuel, meter.point) if a.covers(day_ns)), None)
-        own_code = TariffCode.parse(own.tariff_code) if own else None
-        region = self._region(meter, own_code)
-        dual = bool(own_code and own_code.dual)
-        key = (product, meter.fuel, region, dual)
-        if key not in self.codes:
-            code = tariff_for(self._product(product), meter.fuel, region, dual)
-            if code is None:  # perhaps a passing fault of the document: asked again, never kept
-                raise MissingFact(f"product {product} lists no {meter.fuel} tariff for region {region} (yet)")
-            self.codes[key] = code
-        return self.codes[key]
-
-    def _region(self, meter, own_code) -> str:
-        """OCTO_REGION; else the letter of the meter's own tariff; else the import MPAN's gsp (asked once)."""
-        if self.settings.region:
-            return self.settings.region
-        if own_code is not None:
-            return own_code.region
-        if meter.fuel == "electricity":
-            if meter.point not in self.gsp:
-                try:
-                    data = self.client.get_json(self.client.url(f"/v1/electricity-meter-points/{quote(meter.point)}/"))
-                except ApiError as exc:
-                    if exc.status != 404:
-                        raise
-                    data = None  # the meter point has no page: the region stays unknown
-                gsp = data.get("gsp") if isinstance(data, dict) else None
-                letter = gsp.strip("_").upper() if isinstance(gsp, str) else ""
-                if len(letter) == 1 and "A" <= letter <= "P":
-                    self.gsp[meter.point] = letter
-            if meter.point in self.gsp:
-                return self.gsp[meter.point]
-        elif self.gsp:
-            return next(iter(self.gsp.values()))
-        raise MissingFact(f"the region of {meter.fuel} meter {meter.point} is not known: set OCTO_REGION (A-P)",
-                          needs_user=True)
 
     # -- points ---------------------------------------------------------------------------------------
     def _day(self, item, meter, formatter, day_ns, starts, energy, actual) -> tuple[tuple, list[str]]:
@@ -308,7 +223,7 @@ class Comparisons:
         if actual is not None:
             fields += f",actual_gbp={float_text(actual)}"
         out = [f"{self._prefix('octopus_comparison_daily', tags)} {fields},half_hours={len(starts)}i {day_ns}"]
-        if self.settings.compare_detail == "half-hour":
+        if self.compare_detail == "half-hour":
             shift = HALF_HOUR_NS if formatter.stamp_end else 0
             for start, kwh_, rate, cost in zip(starts, energy, rates, costs, strict=True):
                 prefix = self._prefix("octopus_comparison", {**tags, "register": book.register_at(tariff, start)})
@@ -337,7 +252,7 @@ class Comparisons:
 
     def prune(self, keep_from_ns: int) -> None:
         """Days older than the look-back, once their unit-rate points are printed, are not needed again."""
-        for key, days in self.days.items():
+        for key, days in self.calendar.days.items():
             series = [self.books[key[0]].series.get(f"{code}|{kind}") for code in set(days.values()) if code
                       for kind in self.books[key[0]].registers(TariffCode.parse(code))]
             if any(s is None or s.days_through is None for s in series):
@@ -345,33 +260,6 @@ class Comparisons:
             keep = min([keep_from_ns, *(s.days_through for s in series)])
             for day in [day for day in days if day < keep]:
                 del days[day]
-            self._keep(key, london_day_start(time.time_ns()))
+            self.calendar.keep(key, london_day_start(time.time_ns()))
 
-    def _keep(self, key: tuple, today_ns: int) -> None:
-        self.spans[key] = _spans(self.days[key], today_ns)
-        runs: list[list] = []  # [first day, last day, code]: a year of one tariff is one entry, not 365
-        for day in sorted(d for d, code in self.days[key].items() if code):
-            code = self.days[key][day]
-            if runs and runs[-1][2] == code and next_london_midnight(runs[-1][1]) == day:
-                runs[-1][1] = day
-            else:
-                runs.append([day, day, code])
-        self.saved_days["|".join(key)] = runs
-
-
-def _spans(days: dict[int, str | None], today_ns: int) -> list[Agreement]:
-    """Consecutive days of one tariff as one agreement; the one that holds today stays open."""
-    spans = []
-    for day in sorted(days):
-        code = days[day]
-        end = next_london_midnight(day)
-        if code is None:
-            continue
-        if spans and spans[-1].tariff_code == code and spans[-1].valid_to_ns == day:
-            spans[-1] = Agreement(code, spans[-1].valid_from_ns, end)
-        else:
-            spans.append(Agreement(code, day, end))
-    if spans and spans[-1].valid_to_ns == next_london_midnight(today_ns):
-        spans[-1] = Agreement(spans[-1].tariff_code, spans[-1].valid_from_ns, None)
-    return spans
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from octopus_telegraf.api.shapes import ShapeError, listed
 from octopus_telegraf.base import log
 from octopus_telegraf.base.lineprotocol import LineProtocolError, escape_key
-from octopus_telegraf.config.settings import METER_POINT
+from octopus_telegraf.config.values import METER_POINT
 
 DEVICES_REFRESH_SECONDS = 6 * 3600
 DEVICES_QUERY = (

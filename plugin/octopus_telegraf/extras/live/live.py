@@ -9,13 +9,15 @@ import json
 import os
 import threading
 import time
+from operator import itemgetter
 
 from octopus_telegraf.api.graphql import DEVICE_NOT_FOUND, NO_TELEMETRY, GraphQLError
 from octopus_telegraf.api.shapes import ShapeError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.lineprotocol import LineProtocolError, float_text, tag_prefix
 from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
-from octopus_telegraf.core.state import LARGEST_NS, load_json, write_atomic
+from octopus_telegraf.core.progress import LARGEST_NS
+from octopus_telegraf.core.state import load_json, write_atomic
 from octopus_telegraf.extras.enrichment import Enrichment
 from octopus_telegraf.extras.live.devices import DEVICES_QUERY, DEVICES_REFRESH_SECONDS, Device, parse_devices
 
@@ -45,9 +47,10 @@ class LiveFormatter:
         self.prefix = tag_prefix("octopus_live", {"fuel": device.fuel, "direction": device.direction,
                                                   "meter_point": device.point, "device_id": device.device_id})
 
-    def lines(self, readings: list[tuple[int, dict]]) -> list[str]:
-        """The readings (time, reading), oldest first, that carry a number. An export device's register is the
-        reading's `export`, its delta the change since the reading before; demand is the import's."""
+    def lines(self, readings: list[tuple[int, dict]]) -> list[tuple[int, str]]:
+        """(time, line) of the readings (time, reading), oldest first, that carry a number. An export device's
+        register is the reading's `export`, its delta the change since the reading before; demand is the
+        import's. The times travel with the lines: the caller orders several devices' lines by them."""
         out, previous = [], None
         for read_at_ns, reading in readings:
             fields = []
@@ -67,7 +70,7 @@ class LiveFormatter:
                     if wh is not None:
                         fields.append(f"{name}={float_text(wh / 1000)}")
             if fields:
-                out.append(f"{self.prefix} {','.join(fields)} {read_at_ns}")
+                out.append((read_at_ns, f"{self.prefix} {','.join(fields)} {read_at_ns}"))
         return out
 
 
@@ -196,24 +199,25 @@ class LiveCollector:
             if start_ns <= read_at <= end_ns:  # outside what was asked: dropped
                 by_time[read_at] = reading
         ordered = sorted(by_time.items())
-        lines = []
+        timed = []  # (time, line) of every device's readings
         for device in measured:
             formatter = self.formatters.get(device)
             if formatter is None:
                 formatter = self.formatters[device] = LiveFormatter(device)
             try:
-                lines += formatter.lines(ordered)
+                timed += formatter.lines(ordered)
             except LineProtocolError:  # a value past the float range: that reading alone is left out
                 for one in ordered:
                     try:
-                        lines += formatter.lines([one])
+                        timed += formatter.lines([one])
                     except LineProtocolError:
                         bad += 1
         if bad:
             log.warn(f"live: device {device_id}: skipped {bad} unreadable readings")
-        if not lines:
+        if not timed:
             return
-        lines.sort(key=lambda line: int(line.rsplit(" ", 1)[1]))
+        timed.sort(key=itemgetter(0))  # the devices' readings in time order (stable: a device's order kept)
+        lines = [line for _, line in timed]
         with self.lock:
             self.output(lines)
             self.state.newest[device_id] = ordered[-1][0]
