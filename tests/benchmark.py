@@ -385,11 +385,14 @@ def main():
     parser.add_argument("--before", metavar="COMMAND",
                         help="an older install's octopus-telegraf, measured beside this one in the one-gather runs "
                         "(e.g. a venv made from the commit before the streaming rewrite)")
-    parser.add_argument("--only", choices=["compare", "graphql"], help="run one part alone")
+    parser.add_argument("--only", choices=["compare", "graphql", "carbon"], help="run one part alone")
     args = parser.parse_args()
     assert COMMAND, "pip install . first"
     if args.only == "compare":
         print_comparison()
+        return
+    if args.only == "carbon":
+        print_carbon()
         return
     if args.only == "graphql":
         print_graphql()
@@ -422,12 +425,50 @@ def main():
     print(f"live: 24 hours of 10-second readings in one `live --once`: {lines:,} readings, {wall:.2f} s wall, "
           f"peak RSS {rss:.1f} MiB, {calls} GraphQL calls (token, devices, telemetry)")
     print_comparison()
+    print_carbon()
     print_graphql()
     fifty = fifty_meters()
     print(f"50 meters on Agile, 30-day backfill in one gather: {fifty['backfill_s']:.1f} s, peak RSS "
           f"{fifty['backfill_rss']:.1f} MiB, {fifty['printed']:,} half-hours, {fifty['backfill_requests']} requests")
     print(f"50 meters, steady-state gather: {fifty['steady_s'] * 1000:.0f} ms (median of 3), "
           f"{fifty['steady_requests']:.0f} requests; peak RSS over the run {fifty['peak_rss']:.1f} MiB")
+
+
+def carbon_backfill(runs: int = 3) -> dict:
+    """A year of one import meter up to yesterday, in one --once, with OCTO_CARBON off and regional (a fake
+    Carbon Intensity API on loopback), taking turns: {setting: (median wall s, median peak RSS MiB, lines,
+    carbon calls of the last run)}."""
+    from fake_carbon import FakeCarbon
+    from octopus_telegraf.base.timeutil import london_day_start
+
+    fake, carbon = FakeOctopus(), FakeCarbon()
+    end = london_day_start(time.time_ns())
+    start = end - 365 * 86_400_000_000_000
+    fake.add_meter(*IMPORT, start, end)
+    measured = {"off": [], "regional": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(runs):
+            for name in measured:
+                env = {"PATH": os.environ["PATH"], "HOME": tmp, "OCTO_API_KEY": fake.api_key, "OCTO_API_URL": fake.url,
+                       **meter_env(IMPORT), "OCTO_BACKFILL_DAYS": "365", "OCTO_HTTP_TIMEOUT": "300",
+                       "OCTO_STATE_DIR": f"{tmp}/{name}{run}", "OCTO_MAX_POINTS": "10000000", "OCTO_REGION": "C",
+                       "OCTO_CARBON": name, "OCTO_CARBON_API_URL": carbon.url}
+                before = len(carbon.requests)
+                wall, rss, lines = peak_rss_run([COMMAND, "--once"], env)
+                measured[name].append((wall, rss, lines, len(carbon.requests) - before))
+    fake.close()
+    carbon.close()
+    return {name: (statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows), rows[-1][2],
+                   rows[-1][3]) for name, rows in measured.items()}
+
+
+def print_carbon():
+    results = carbon_backfill()
+    (off_s, off_rss, off_lines, _), (on_s, on_rss, on_lines, calls) = results["off"], results["regional"]
+    print(f"1-year backfill of one import meter, one --once (median of 3, in turns; target +15 % time, +2 MB): "
+          f"OCTO_CARBON=off {off_s:.2f} s, {off_rss:.1f} MiB, {off_lines:,} lines; regional {on_s:.2f} s "
+          f"({(on_s / off_s - 1) * 100:+.0f} %), {on_rss:.1f} MiB ({on_rss - off_rss:+.1f}), {on_lines:,} lines, "
+          f"{calls} carbon calls")
 
 
 def print_comparison():

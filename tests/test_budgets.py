@@ -62,7 +62,7 @@ def drip_everything(fake, paths=("/v1/products/", "/v1/graphql/", "/backend/v1/g
 
 
 def test_rest_half_hours_come_first_whatever_every_enrichment_meets(fake, compared, launch):
-    """Every enrichment on (comparisons, events, intelligent dispatches) and each meeting a server that
+    """Every enrichment on (comparisons, events, intelligent dispatches, carbon) and each meeting a server that
     sends its status line and then a header byte a second: the half-hours are printed within
     OCTO_HTTP_TIMEOUT + 5 s of the trigger."""
     fake.accounts[ACCOUNT]["properties"][0]["electricity_meter_points"][0]["agreements"][0]["tariff_code"] = \
@@ -70,8 +70,12 @@ def test_rest_half_hours_come_first_whatever_every_enrichment_meets(fake, compar
     fake.add_product("INTELLI-VAR-22-10-14", "H", {"direct_debit_monthly": "E-1R-INTELLI-VAR-22-10-14-H"})
     fake.add_rates("E-1R-INTELLI-VAR-22-10-14-H", "standard-unit-rates", [(london(2024, 1, 1), None, 20.0, 19.0, None)])
     drip_everything(fake)
+    from fake_carbon import FakeCarbon
+
+    carbon = FakeCarbon()  # and the grid's carbon, whose body never ends
+    carbon.faults = ["drip"] * 100
     env = {**compared, "OCTO_HTTP_TIMEOUT": "3", "OCTO_EVENTS": "true", "OCTO_BACKEND_API_URL": fake.backend_url,
-           "OCTO_GAS_UNIT": "auto"}
+           "OCTO_GAS_UNIT": "auto", "OCTO_CARBON": "regional", "OCTO_CARBON_API_URL": carbon.url, "OCTO_REGION": "H"}
     plugin = launch(env)
     started = time.monotonic()
     plugin.trigger()
@@ -80,6 +84,8 @@ def test_rest_half_hours_come_first_whatever_every_enrichment_meets(fake, compar
     plugin.wait_gathers(1, 3, timeout=300)  # the gather ends: each enrichment gave up within its share
     ended = time.monotonic() - started
     plugin.stop()
+    carbon.close()
+    assert carbon.requests  # it was asked, and it dripped
     assert took <= 3 + 5, took
     assert ended < 120, ended
     print(f"REST half-hours after {took:.1f}s, gather over after {ended:.1f}s")

@@ -248,7 +248,7 @@ def test_demo_once_needs_no_key_and_is_deterministic(tmp_path):
                                                   "octopus_standing_charge", "octopus_collector", "octopus_daily",
                                                   "octopus_comparison_daily", "octopus_event", "octopus_octopoints",
                                                   "octopus_greener_night", "octopus_iog_day", "octopus_device",
-                                                  "octopus_planned_dispatch"}
+                                                  "octopus_planned_dispatch", "octopus_carbon"}
     import_tariffs = {p["tags"]["tariff"] for p in points if p["measurement"] == "octopus_standing_charge"
                       and p["tags"]["meter_point"] == "1900000000001"}
     assert len(import_tariffs) == 3  # Agile, fixed, Intelligent Go: every period is priced

@@ -140,6 +140,6 @@ def test_choosing_a_chunk_at_once_is_choosing_it_half_hour_by_half_hour(count, p
     marks = [(round(i * 0.1, 1), 20.0, None) for i in range(count)]
     printed = {start: mark for i, (start, mark) in enumerate(zip(starts, marks, strict=True)) if i % printed_every == 0}
     for i in range(0, count, 37)[:changed]:
-        printed[starts[i]] = (99.0, 20.0, None, None)  # printed before with another value
+        printed[starts[i]] = (99.0, 20.0, None, None, None)  # printed before with another value
     assert choose(printed, starts, ends, marks, room, per_row, per_day) == \
         choose_one_by_one(printed, starts, ends, marks, room, per_row, per_day)

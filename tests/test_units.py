@@ -71,7 +71,7 @@ def test_field_types_are_kept():
 
 def test_state_round_trip_is_atomic_and_private(tmp_path):
     state = State(str(tmp_path / "s"))
-    marks = {5: (0.25, 7.0, 27.5, False), 6: (0.5, 27.0, None, True), 7: (0.5, 9.0, None, None)}
+    marks = {5: (0.25, 7.0, 27.5, False, None), 6: (0.5, 27.0, None, True, 210), 7: (0.5, 9.0, None, None, 95)}
     state.meters["k"] = MeterProgress(1, 2, 3, marks)
     state.save()
     path = tmp_path / "s" / "state.json"

@@ -87,6 +87,24 @@ PANELS = [
           "properties": [{"id": "unit", "value": "currencyGBP"}, {"id": "decimals", "value": 2},
                          {"id": "custom.axisPlacement", "value": "right"}]}]},
       "options": {"xTickLabelRotation": -45, "stacking": "none"}}),
+    ("Grid carbon intensity (gCO₂/kWh), with the forecast ahead", "timeseries", "none", (0, 64, 24, 8), None,
+     "OCTO_CARBON: the grid operator's carbon intensity for your region each half-hour (Carbon Intensity API, "
+     "CC BY 4.0), its forecast two days ahead. Lower is cleaner: a good time for the dishwasher or the car.",
+     [("$tag_region", 'SELECT last("intensity_g") FROM "octopus_carbon" WHERE time >= ${__from}ms AND '
+                      'time <= ${__to}ms + 2d GROUP BY time(30m), "region" fill(none)')]),
+    ("CO₂ per day (kg) beside the bill (£)", "barchart", "none", (0, 72, 12, 8), None,
+     "Your import electricity's carbon each London day (kWh x the grid's intensity), beside what the day cost.",
+     [("", f'SELECT sum("co2_kg") AS "kg CO₂", sum("cost_gbp") AS "£" FROM "octopus_daily" WHERE $timeFilter '
+           f'AND "direction" = \'import\' AND "fuel" = \'electricity\' GROUP BY time(1d) {LONDON_DAYS}')],
+     {"fieldConfig": {"defaults": {"unit": "none", "decimals": 2}, "overrides": [
+         {"matcher": {"id": "byName", "options": "£"},
+          "properties": [{"id": "unit", "value": "currencyGBP"}, {"id": "custom.axisPlacement", "value": "right"}]}]},
+      "options": {"xTickLabelRotation": -45, "stacking": "none"}}),
+    ("The cleanest hours of the next 48 (gCO₂/kWh)", "table", "none", (12, 72, 12, 8), None,
+     "The forecast's eight lowest half-hours from now to 48 hours ahead (the dashboard's range ends a day ahead).",
+     [("", 'SELECT bottom("intensity_g", 8) AS "gCO₂/kWh" FROM "octopus_carbon" WHERE time >= ${__to}ms - 1d '
+           'AND time < ${__to}ms + 1d')],
+     {"resultFormat": "table"}),
     ("Smart-charge devices", "table", "none", (6, 60, 18, 4), "7d",
      "The account's smart-charge devices as Octopus lists them (read every 6 hours): planned slots are asked for "
      "LIVE ones.",

@@ -72,6 +72,8 @@ class Settings:
     compare: list = field(default_factory=list)  # [Comparison] (comparisons.py), in the order given
     compare_detail: str = "day"
     region: str | None = None
+    carbon: str = "off"  # regional | national | off
+    carbon_url: str = "https://api.carbonintensity.org.uk"
     demo: bool = False
     demo_until: str | None = None
     max_points_given: bool = False  # the demo prints all of itself in one gather unless told otherwise
@@ -199,6 +201,8 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, ne
         compare_detail=choice_of(raw, "OCTO_COMPARE_DETAIL", {"day": "day", "half-hour": "half-hour",
                                                             "half_hour": "half-hour"}),
         region=region_of(raw["OCTO_REGION"]),
+        carbon=choice_of(raw, "OCTO_CARBON", {"regional": "regional", "national": "national", "off": "off"}),
+        carbon_url=origin_of(raw, "OCTO_CARBON_API_URL"),
         demo=demo,
         demo_until=demo_until,
         max_points_given=bool(env.get("OCTO_MAX_POINTS") or (overrides or {}).get("OCTO_MAX_POINTS")),

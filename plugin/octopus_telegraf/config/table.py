@@ -52,6 +52,10 @@ SETTINGS = [
                             "needs OCTO_ACCOUNT_NUMBER)"),
     ("OCTO_BACKEND_API_URL", "https://api.backend.octopus.energy", "the second GraphQL origin, for Greener Nights "
                                                                    "(https, or http on loopback only)"),
+    ("OCTO_CARBON", "off", "grid carbon intensity per half-hour (co2_kg): regional, national or off (asks a third "
+                           "party, the Carbon Intensity API: opt-in)"),
+    ("OCTO_CARBON_API_URL", "https://api.carbonintensity.org.uk", "the Carbon Intensity API origin (https, or http "
+                                                                  "on loopback only)"),
     ("OCTO_LOG_LEVEL", "info", "debug, info, warn or error"),
     ("OCTO_DEMO_UNTIL", None, "--demo only: the London date its four weeks end on (default: today); pins the demo"),
 ]

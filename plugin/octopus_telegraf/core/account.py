@@ -14,6 +14,20 @@ from octopus_telegraf.config.settings import Meter
 ACCOUNT_REFRESH_SECONDS = 6 * 3600  # a tariff switch or a new meter shows within hours
 
 
+def gsp_letter(client, mpan: str) -> str | None:
+    """The region letter of an electricity meter point's grid supply point (its physical place), or None
+    when the meter point has no page (404) or names none. Raises ApiError for anything else."""
+    try:
+        data = client.get_json(client.url(f"/v1/electricity-meter-points/{quote(mpan)}/"))
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return None
+    gsp = data.get("gsp") if isinstance(data, dict) else None
+    letter = gsp.strip("_").upper() if isinstance(gsp, str) else ""
+    return letter if len(letter) == 1 and "A" <= letter <= "P" else None
+
+
 @dataclass(frozen=True)
 class Agreement:
     tariff_code: str

@@ -17,6 +17,13 @@ def day_sums(energy: list[float], rates: list[float | None]) -> tuple[float, flo
     return kwh, money
 
 
+def day_co2(energy: list[float], intensities: list[int | None]) -> float | None:
+    """A day's kg of CO2, added in order like its money; None while a half-hour lacks its intensity."""
+    if None in intensities:
+        return None
+    return reduce(add, (kwh * grams / 1000 for kwh, grams in zip(energy, intensities, strict=True)), 0.0)
+
+
 class DayPoints:
     def __init__(self, prices):
         self.prices = prices
@@ -56,11 +63,14 @@ class DayPoints:
                 old = progress.daily.get(day)
                 if old is None or standing is None or old[2] == standing:
                     continue
-                values = (*old[:2], standing)
+                values = (*old[:2], standing, *old[3:])
             else:
                 readings, rates = zip(*(mark[:2] for mark in marks), strict=True)
-                kwh, money = day_sums(formatter.kwhs(readings), rates)
+                energy = formatter.kwhs(readings)
+                kwh, money = day_sums(energy, rates)
                 values = (kwh, money, standing)
+                if formatter.intensity:  # OCTO_CARBON: the day's CO2 once every half-hour has its intensity
+                    values += (day_co2(energy, [mark[4] for mark in marks]),)
             if progress.daily.get(day) != values:
                 if day in progress.daily:  # a late or corrected half-hour: the comparisons look at the day again
                     for name, first in progress.compare_from.items():

@@ -35,6 +35,8 @@ class PointFormatter:
         self.meter = meter
         self.prices = prices
         self.priced = False  # set per gather: does the account give this meter's tariffs?
+        # OCTO_CARBON, electricity import only: start -> gCO2/kWh or None (the carbon extra's, given by the service)
+        self.intensity = None
         self.gas_m3 = meter.fuel == "gas" and meter.gas_unit == "m3"
         self.export = meter.direction == "export"
         self.money = "earnings_gbp" if self.export else "cost_gbp"
@@ -65,11 +67,13 @@ class PointFormatter:
 
     def marks(self, starts: list[int], values: list[float]) -> list[tuple]:
         """What each half-hour prints as: (reading, p/kWh or None, the rate a dispatch replaced or None,
-        past the car's allowance: True, False or None where no allowance applies)."""
+        past the car's allowance: True, False or None where no allowance applies, gCO2/kWh or None)."""
+        intensities = map(self.intensity, starts) if self.intensity else repeat(None)
         if self.priced:
-            return [(value, *self.price(start)) for start, value in zip(starts, values, strict=True)]
+            return [(value, *self.price(start), intensity)
+                    for start, value, intensity in zip(starts, values, intensities, strict=False)]
         rate, replaced, beyond = self.fixed_price
-        return list(zip(values, repeat(rate), repeat(replaced), repeat(beyond), strict=False))
+        return list(zip(values, repeat(rate), repeat(replaced), repeat(beyond), intensities, strict=False))
 
     @property
     def lines_per_half_hour(self) -> int:
@@ -88,10 +92,10 @@ class PointFormatter:
             return list(map(add, map(_only, heads), stamps))
         return [head + stamp for row, stamp in zip(heads, stamps, strict=True) for head in row]
 
-    def _heads(self, value: float, rate: float | None, replaced: float | None, beyond) -> tuple[str, ...]:
+    def _heads(self, value: float, rate: float | None, replaced: float | None, beyond, intensity) -> tuple[str, ...]:
         """`measurement,tags fields ` of each line a half-hour gives, in the chosen schema."""
         if not self.seed_schema:
-            return (f"{self.consumption} {self._fields(value, rate, replaced, beyond)} ",)
+            return (f"{self.consumption} {self._fields(value, rate, replaced, beyond, intensity)} ",)
         kwh = self.kwh(value)
         return tuple(self._seed_lines("", value, kwh, kwh * rate / 100 if rate is not None else None))
 
@@ -103,7 +107,8 @@ class PointFormatter:
         """kWh of each reading, each distinct reading converted once."""
         return _each_once(self._kwh_cache, readings, self.kwh) if self.gas_m3 else readings
 
-    def _fields(self, value: float, rate: float | None, replaced: float | None, beyond: bool | None) -> str:
+    def _fields(self, value: float, rate: float | None, replaced: float | None, beyond: bool | None,
+                intensity: int | None = None) -> str:
         kwh = self.kwh(value)
         fields = f"kwh={float_text(kwh)}"
         if self.gas_m3:
@@ -118,6 +123,8 @@ class PointFormatter:
             fields += ",beyond_allowance=false"
         elif beyond:  # a smart charge past the allowance: the day rate, as billed
             fields += ",dispatched=false,dispatch_saving_gbp=0.0,beyond_allowance=true"
+        if intensity is not None:  # the grid's carbon: kWh x gCO2/kWh / 1000
+            fields += f",co2_kg={float_text(kwh * intensity / 1000)}"
         return fields
 
     def _seed_lines(self, stamp: int, raw: float, kwh: float, cost: float | None) -> list[str]:
@@ -142,7 +149,8 @@ class PointFormatter:
                 "fuel": self.meter.fuel, "meter_point": self.meter.point, "tariff": tariff})
         return f"{prefix} inc_vat={float_text(inc_vat)},exc_vat={float_text(exc_vat)} {day_ns}"
 
-    def daily_line(self, day_ns: int, kwh: float, money: float | None, standing_gbp: float | None) -> str:
+    def daily_line(self, day_ns: int, kwh: float, money: float | None, standing_gbp: float | None,
+                   co2_kg: float | None = None) -> str:
         """octopus_daily: the London day's energy and bill (unit costs + standing charge) in one point."""
         prefix = self.daily
         fields = f"kwh={float_text(kwh)}"
@@ -155,6 +163,8 @@ class PointFormatter:
                 fields += f",cost_gbp={float_text(cost)}"
         if standing_gbp:
             fields += f",standing_charge_gbp={float_text(standing_gbp)}"
+        if co2_kg is not None:
+            fields += f",co2_kg={float_text(co2_kg)}"
         return f"{prefix} {fields} {day_ns}"
 
     def collector_line(self, now_ns: int, points: int, requests: int, errors: int, newest_end_ns: int | None) -> str:

@@ -25,7 +25,7 @@ class MeterProgress:
     cursor_ns: int | None = None  # start of the newest interval printed (or confirmed unchanged)
     newest_end_ns: int | None = None  # end of the newest interval the API has returned
     # interval start ns -> (value, p/kWh or None, rate a dispatch replaced or None, beyond the car's allowance
-    # or None where none applies) as printed; the look-back only
+    # or None where none applies, gCO2/kWh or None) as printed; the look-back only
     printed: dict[int, tuple] = field(default_factory=dict)
     standing_through_ns: int | None = None  # London midnight of the last day whose standing charge was printed
     daily: dict[int, tuple] = field(default_factory=dict)  # London midnight -> octopus_daily values as printed
@@ -90,8 +90,7 @@ class MeterProgress:
 
     def to_json(self) -> dict:
         return {"start": self.start_ns, "cursor": self.cursor_ns, "newest_end": self.newest_end_ns,
-                "printed": [[start, *(mark if mark[3] is not None else mark[:3])]
-                            for start, mark in sorted(self.printed.items())],
+                "printed": [[start, *_trimmed(mark)] for start, mark in sorted(self.printed.items())],
                 "standing_through": self.standing_through_ns,
                 "daily": [[day, *values] for day, values in sorted(self.daily.items())], "gas_unit": self.gas_unit,
                 "compared": [[*key, *values] for key, values in sorted(self.compared.items())],
@@ -103,7 +102,8 @@ class MeterProgress:
         for start, value, *price in data.get("printed", []):
             rate, replaced = (*[None if p is None else float(p) for p in price[:2]], None, None)[:2]
             beyond = price[2] if len(price) > 2 and isinstance(price[2], bool) else None  # written when known
-            printed[_ns(start, optional=False)] = (float(value), rate, replaced, beyond)
+            intensity = price[3] if len(price) > 3 and type(price[3]) is int else None
+            printed[_ns(start, optional=False)] = (float(value), rate, replaced, beyond, intensity)
         return cls(
             start_ns=_ns(data["start"], optional=False),
             cursor_ns=_ns(data.get("cursor")),
@@ -120,3 +120,11 @@ class MeterProgress:
             compare_holes={str(name): sorted(_ns(day, optional=False) for day in days)[-COMPARE_BACKLOG_DAYS:]
                            for name, days in data.get("compare_holes", {}).items()},
         )
+
+
+def _trimmed(mark: tuple) -> list:
+    """A printed mark as saved: (value, rate, replaced) always, beyond and intensity only as far as known."""
+    kept = list(mark)
+    while len(kept) > 3 and kept[-1] is None:
+        kept.pop()
+    return kept

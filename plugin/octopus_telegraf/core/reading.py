@@ -72,6 +72,11 @@ class MeterReader:
         self.budget_reached = False  # a meter stopped at OCTO_MAX_POINTS in this gather
         self.collector_lines: list[str] = []  # octopus_collector of each meter read in this gather
 
+    def read_from(self, meter: Meter, now_ns: int) -> int:
+        """Where the meter's next read begins: the look-back before its newest half-hour, or its backfill start."""
+        saved = self.state.meters.get(meter.key)
+        return saved.period_from(self.lookback_ns) if saved else self._initial_start(now_ns)
+
     def _initial_start(self, now_ns: int) -> int:
         if self.settings.backfill_from_ns is not None:
             return min(self.settings.backfill_from_ns, now_ns)

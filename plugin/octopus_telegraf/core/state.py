@@ -63,6 +63,7 @@ class State:
         self.compare: dict = {}  # tariff comparison: products' sale windows, regions (catalogue.py)
         self.events: dict = {}  # Octoplus events, Octopoints, Greener Nights: asked when, printed what (events.py)
         self.flex: dict = {}  # smart-charge devices and planned dispatches: asked when, printed what (flex.py)
+        self.carbon: dict = {}  # carbon intensity: what was answered, what printed (carbon.py)
 
     def load(self) -> None:
         if self.path and load_json(self.path, self._decode, "info", "no saved state", "a fresh backfill"):
@@ -79,11 +80,11 @@ class State:
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
             log.warn(f"state: the dispatches section is damaged ({type(exc).__name__}); dropped")
             self.dispatches = DispatchLog()
-        sections = [data.get(name, {}) for name in ("compare", "events", "flex")]
-        for name, section in zip(("compare", "events", "flex"), sections, strict=True):
+        sections = [data.get(name, {}) for name in ("compare", "events", "flex", "carbon")]
+        for name, section in zip(("compare", "events", "flex", "carbon"), sections, strict=True):
             if not isinstance(section, dict):
                 log.warn(f"state: the {name} section is damaged; dropped")
-        self.compare, self.events, self.flex = (s if isinstance(s, dict) else {} for s in sections)
+        self.compare, self.events, self.flex, self.carbon = (s if isinstance(s, dict) else {} for s in sections)
 
     def save(self) -> None:
         if not self.path or self.read_only:
@@ -92,7 +93,8 @@ class State:
                                             "meters": {key: p.to_json() for key, p in self.meters.items()},
                                             "tariffs": {key: s.to_json() for key, s in self.tariffs.items()},
                                             "dispatches": self.dispatches.to_json(), "compare": self.compare,
-                                            "events": self.events, "flex": self.flex},
+                                            "events": self.events, "flex": self.flex,
+                                            "carbon": self.carbon},
                                            separators=(",", ":")))
 
 

@@ -18,6 +18,7 @@ from requests.structures import CaseInsensitiveDict
 
 from octopus_telegraf.base.timeutil import HALF_HOUR_NS, iso_to_ns
 from octopus_telegraf.config.settings import Meter
+from octopus_telegraf.demo.carbon import DEMO_CARBON, carbon_answer
 from octopus_telegraf.demo.graphql import DEMO_BACKEND
 from octopus_telegraf.demo.graphql import answer as graphql_answer
 from octopus_telegraf.demo.household import DEMO_ACCOUNT, DEMO_AGREEMENTS, DEMO_METERS, demo_value
@@ -81,6 +82,8 @@ class DemoAdapter(BaseAdapter):
             body = {"mpan": path[2], "gsp": "_A", "profile_class": 1} if path[2] in DEMO_AGREEMENTS else None
         elif path == ["v1", "graphql"] and request.method == "POST":
             body = graphql_answer(json.loads(request.body or b"{}"))
+        elif request.url.startswith(DEMO_CARBON):
+            body = carbon_answer(path)
         status = 200 if body is not None else 404
         return self._response(request, status, json.dumps(body or {"detail": "Not found."}).encode())
 
@@ -105,4 +108,5 @@ def demo_session() -> requests.Session:
     session = requests.Session()
     session.mount(DEMO_ORIGIN, DemoAdapter())
     session.mount(DEMO_BACKEND, DemoAdapter())
+    session.mount(DEMO_CARBON, DemoAdapter())
     return session

@@ -60,7 +60,7 @@ class Allowance:
         counted = self.dispatches.smart_seconds(day_ns, next_iog_day(day_ns))
         beyond = max(counted - self.allowance_s, 0) if self.allowance_s else 0
         offpeak = peak = cap_cost = 0.0
-        for (value, rate, replaced, past), night, night_rate in marks:
+        for (value, rate, replaced, past, *_), night, night_rate in marks:
             if night or replaced is not None:
                 offpeak += value
             else:

@@ -76,6 +76,7 @@ def run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_d
 def use_demo(settings):
     """Point the settings at the built-in demo account; its requests session answers for the API."""
     from octopus_telegraf.demo.account import demo_session
+    from octopus_telegraf.demo.carbon import DEMO_CARBON
     from octopus_telegraf.demo.graphql import DEMO_BACKEND
     from octopus_telegraf.demo.household import DEMO_ACCOUNT, DEMO_COMPARE
     from octopus_telegraf.demo.tariffs import DEMO_ORIGIN, DEMO_START_NS
@@ -87,6 +88,9 @@ def use_demo(settings):
     settings.api_url, settings.backend_url = DEMO_ORIGIN, DEMO_BACKEND
     if os.environ.get("OCTO_EVENTS", "").strip().lower() not in ("false", "0", "no"):
         settings.events = True  # the demo's Power Down and Power Up sessions, Octopoints and Greener Nights
+    if os.environ.get("OCTO_CARBON", "").strip().lower() != "off":
+        settings.carbon = "regional"  # the demo's grid (demo/carbon.py): its dashboard row has data
+    settings.carbon_url = DEMO_CARBON
     settings.api_key = None  # the demo needs none, and a real one must not go anywhere
     if settings.backfill_from_ns is None:
         settings.backfill_from_ns = DEMO_START_NS
@@ -119,7 +123,16 @@ def _collector(settings, client, kraken, directory, dry_run):
         from octopus_telegraf.extras.events import Events
 
         events = Events(kraken, settings, state.events)
-    collector = Collector(settings, client, state, write_lines, account, dispatches, events, flex)
+    carbon = None
+    if settings.carbon != "off" and settings.schema == "octopus":
+        from octopus_telegraf.api.client import Client
+        from octopus_telegraf.extras.carbon import Carbon
+
+        # a client of its own, without any key: no Octopus credential can reach the third party
+        carbon_client = Client(settings.carbon_url, None, settings.http_timeout, client.stop,
+                               session=client.session if settings.demo else None, retry_pause=settings.retry_pause)
+        carbon = Carbon(carbon_client, settings.carbon, state.carbon)
+    collector = Collector(settings, client, state, write_lines, account, dispatches, events, flex, carbon)
     given = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters)
     meters = (f"{given} + those of account {settings.account_number}" if given and account else given
               or f"from account {settings.account_number}")

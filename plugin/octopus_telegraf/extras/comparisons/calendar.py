@@ -4,11 +4,9 @@
 that cannot be resolved yet is left out and tried again; a negative answer is never kept."""
 
 import time
-from urllib.parse import quote
 
-from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.base.timeutil import london_day_start, london_days, next_london_midnight
-from octopus_telegraf.core.account import Agreement
+from octopus_telegraf.core.account import Agreement, gsp_letter
 from octopus_telegraf.extras.comparisons.catalogue import Catalogue, MissingFact, tariff_for
 from octopus_telegraf.prices.series import TariffCode
 
@@ -94,15 +92,8 @@ class TariffCalendar:
             return own_code.region
         if meter.fuel == "electricity":
             if meter.point not in self.gsp:
-                try:
-                    data = self.client.get_json(self.client.url(f"/v1/electricity-meter-points/{quote(meter.point)}/"))
-                except ApiError as exc:
-                    if exc.status != 404:
-                        raise
-                    data = None  # the meter point has no page: the region stays unknown
-                gsp = data.get("gsp") if isinstance(data, dict) else None
-                letter = gsp.strip("_").upper() if isinstance(gsp, str) else ""
-                if len(letter) == 1 and "A" <= letter <= "P":
+                letter = gsp_letter(self.client, meter.point)
+                if letter:
                     self.gsp[meter.point] = letter
             if meter.point in self.gsp:
                 return self.gsp[meter.point]

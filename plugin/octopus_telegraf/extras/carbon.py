@@ -1,0 +1,191 @@
+"""Carbon intensity per half-hour (OCTO_CARBON, SPEC section 11): the grid operator's Carbon Intensity API (no
+key; a client of its own, so that no Octopus credential can go there), regional forecasts or national
+actuals. What was answered is kept in the state; the half-hours a gather is about to print are asked
+first, so that they are printed with `co2_kg` at once; a half-hour printed without it is printed again
+once it is known (the core sees a change of its mark). octopus_carbon is printed when a value changes.
+
+Calls: the backfill to 48 hours ahead in calls of 14 days at most, 10 a gather at most (split-invariant:
+it goes on where it stopped); then one call an hour at most while a past half-hour of the look-back lacks
+its final value; and one after 16:00 London for the next day's forecast."""
+
+import re
+
+from octopus_telegraf.api.shapes import ShapeError
+from octopus_telegraf.base import log
+from octopus_telegraf.base.clock import due, is_stamp, stamp
+from octopus_telegraf.base.lineprotocol import format_value, tag_prefix
+from octopus_telegraf.base.timeutil import (
+    HALF_HOUR_NS,
+    HOUR_NS,
+    floor_half_hour,
+    iso_to_ns,
+    london_day_start,
+    london_minute_of_day,
+    ns_to_utc_z,
+)
+
+REGION_IDS = {"A": 10, "B": 9, "C": 13, "D": 6, "E": 8, "F": 4, "G": 3, "H": 12, "J": 14, "K": 7, "L": 11, "M": 5,
+              "N": 2, "P": 1}
+CALL_SPAN_NS = 14 * 24 * HOUR_NS  # the API answers at most 14 days a call
+CALLS_PER_GATHER = 10
+AHEAD_NS = 48 * HOUR_NS
+CHECK_EVERY_S = 3600  # a past half-hour without its final value is asked again at most this often
+NEXT_DAY_FROM_MINUTE = 16 * 60  # the next day's forecast is published in the afternoon
+INDEXES = ("very low", "low", "moderate", "high", "very high")
+API_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d)Z")
+
+
+def api_time(moment_ns: int) -> str:
+    return ns_to_utc_z(moment_ns)[:16] + "Z"  # YYYY-MM-DDThh:mmZ
+
+
+class Carbon:
+    """One source (regional for a region letter, or national) and what it answered, kept in the state
+    (`store`): `values` start -> [intensity, forecast, index, final], `printed` start -> [intensity,
+    forecast, index], `from`/`to` the span asked, and when the look-back and the next day were asked."""
+
+    def __init__(self, client, source: str, store: dict):
+        self.client = client  # a Client of the carbon origin, without any key
+        self.source = source  # regional | national
+        self.store = checked(store)
+        self.region: str | None = None  # the letter; set by the service from the meters' place
+        self.prefix: str | None = None
+
+    def set_region(self, letter: str | None) -> bool:
+        """The region to ask for (national needs none). False when it cannot be known."""
+        if self.source == "national":
+            letter = "GB"
+        elif letter not in REGION_IDS:
+            return False
+        if letter != self.region:
+            self.region = letter
+            self.prefix = tag_prefix("octopus_carbon", {"region": letter, "source": self.source})
+        return True
+
+    # -- asking -----------------------------------------------------------------------------------
+    def refresh(self, want_from_ns: int, now_ns: int, lookback_ns: int) -> None:
+        """Ask what is due (see the module's text). Raises ApiError or ShapeError: the boundary's to report."""
+        want_from = floor_half_hour(want_from_ns)
+        until = floor_half_hour(now_ns) + AHEAD_NS
+        store, calls = self.store, 0
+        if store["from"] is None:
+            store["from"] = store["to"] = want_from  # nothing asked yet: start there
+        while calls < CALLS_PER_GATHER and want_from < store["from"]:  # history before what was asked
+            low = max(want_from, store["from"] - CALL_SPAN_NS)
+            self._ask(low, store["from"], now_ns)
+            store["from"], calls = low, calls + 1
+        while calls < CALLS_PER_GATHER and store["to"] < until:  # the backfill, then 48 hours ahead
+            high = min(store["to"] + CALL_SPAN_NS, until)
+            self._ask(store["to"], high, now_ns)
+            store["to"], calls = high, calls + 1
+        if calls >= CALLS_PER_GATHER:
+            return  # the rest at the next gather
+        open_from = next((start for start, value in sorted(store["values"].items())
+                          if int(start) >= now_ns - lookback_ns and int(start) + HALF_HOUR_NS <= now_ns
+                          and not value[3]), None)
+        if open_from is not None and due(store["checked"], CHECK_EVERY_S):
+            self._ask(max(int(open_from), now_ns - CALL_SPAN_NS), floor_half_hour(now_ns) + HALF_HOUR_NS, now_ns)
+            store["checked"] = stamp()
+        today = london_day_start(now_ns)
+        if london_minute_of_day(now_ns) >= NEXT_DAY_FROM_MINUTE and store["ahead_day"] != today:
+            self._ask(floor_half_hour(now_ns), until, now_ns)
+            store["ahead_day"] = today
+
+    def _ask(self, low_ns: int, high_ns: int, now_ns: int) -> None:
+        if self.source == "regional":
+            path = f"/regional/intensity/{api_time(low_ns)}/{api_time(high_ns)}/regionid/{REGION_IDS[self.region]}"
+        else:
+            path = f"/intensity/{api_time(low_ns)}/{api_time(high_ns)}"
+        body = self.client.get_json(self.client.url(path), authenticated=False)
+        for start, value in parse_answer(body, self.source, now_ns):
+            if low_ns <= start < high_ns:
+                self.store["values"][str(start)] = value
+
+    # -- using -----------------------------------------------------------------------------------
+    def intensity_at(self, start_ns: int) -> int | None:
+        value = self.store["values"].get(str(start_ns))
+        return value[0] if value else None
+
+    def lines(self, budget: int):
+        """octopus_carbon points new or changed since printed (at most `budget`), and the function that keeps
+        them printed once written."""
+        if self.prefix is None:
+            return [], None
+        lines, kept = [], []
+        printed = self.store["printed"]
+        for key, value in sorted(self.store["values"].items(), key=lambda item: int(item[0])):
+            if printed.get(key) != value[:3]:
+                if len(lines) >= budget:
+                    break
+                intensity, forecast, index = value[:3]
+                fields = f"intensity_g={intensity}i"
+                if forecast is not None:
+                    fields += f",forecast_g={forecast}i"
+                if index is not None:
+                    fields += f",index={format_value(index)}"
+                lines.append(f"{self.prefix} {fields} {key}")
+                kept.append((key, value[:3]))
+
+        def keep():
+            printed.update(kept)
+        return lines, keep
+
+    def prune(self, keep_from_ns: int) -> None:
+        """Half-hours before every meter's next read are not needed again, once printed (`from` stays: never
+        asked twice)."""
+        values, printed = self.store["values"], self.store["printed"]
+        for key in [k for k in values if int(k) < keep_from_ns and printed.get(k) == values[k][:3]]:
+            del values[key]
+        for key in [k for k in printed if int(k) < keep_from_ns and k not in values]:
+            del printed[key]
+
+
+def parse_answer(body, source: str, now_ns: int) -> list[tuple[int, list]]:
+    """(start, [intensity, forecast, index, final]) of each half-hour of an answer. By region `data` is one
+    object whose `data` is the list; nationally `data` is the list. ShapeError for anything else; a
+    half-hour entry of another shape is left out."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if source == "regional":
+        if not isinstance(data, dict):
+            raise ShapeError(f"regional `data` is a {type(data).__name__}, not an object")
+        data = data.get("data")
+    if not isinstance(data, list):
+        raise ShapeError(f"`data` holds a {type(data).__name__}, not a list of half-hours")
+    out = []
+    for entry in data:
+        try:
+            start = iso_to_ns(API_TIME.fullmatch(entry["from"]).group(1) + ":00Z")
+            intensity = entry["intensity"]
+            forecast, actual, index = intensity.get("forecast"), intensity.get("actual"), intensity.get("index")
+        except (KeyError, TypeError, AttributeError, ValueError, OverflowError):
+            continue
+        forecast = forecast if type(forecast) is int and 0 <= forecast < 5000 else None
+        actual = actual if type(actual) is int and 0 <= actual < 5000 else None
+        value = actual if actual is not None else forecast
+        if value is None or start % HALF_HOUR_NS:
+            continue
+        index = index if index in INDEXES else None
+        # final: an actual (national), or a regional forecast read after its half-hour had passed
+        final = actual is not None or (source == "regional" and start + HALF_HOUR_NS <= now_ns)
+        out.append((start, [value, forecast, index, final]))
+    return out
+
+
+def checked(store: dict) -> dict:
+    """The state's `carbon` section with the shape its reader expects; a damaged part is dropped (asked again)."""
+    def values_ok(table, size):
+        return isinstance(table, dict) and all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, list) and len(v) == size and type(v[0]) is int
+            for k, v in table.items())
+
+    checks = {"values": lambda v: values_ok(v, 4), "printed": lambda v: values_ok(v, 3),
+              "from": lambda v: v is None or type(v) is int, "to": lambda v: v is None or type(v) is int,
+              "checked": lambda v: v is None or is_stamp(v), "ahead_day": lambda v: v is None or type(v) is int}
+    for name, check in checks.items():
+        if name in store and not check(store[name]):
+            log.warn(f"state: the carbon intensity's `{name}` section is damaged; dropped (asked again)")
+            del store[name]
+        store.setdefault(name, {} if name in ("values", "printed") else None)
+    if store["from"] is None or store["to"] is None or store["from"] > store["to"]:
+        store["from"] = store["to"] = None
+    return store

@@ -1,0 +1,199 @@
+"""Carbon intensity per half-hour (SPEC section 11) against a fake Carbon Intensity API: every co2_kg equals
+kWh x intensity / 1000 from the fake's tables (a clock-change day included), the region's order, no
+Octopus credential ever at the carbon host, faults that cost one line and no half-hour, the 14-day limit
+and the calls a gather may make, national actuals replacing forecasts, split invariance, and `off`."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+
+from fake_carbon import DAY_NS, FakeCarbon, actual, forecast
+from octopus_telegraf.base.timeutil import london_day_start
+from test_allowance import influx_view, of
+from test_four_rate import CHARGE_CAP, charge_cap, home_rate  # noqa: F401 - the fixture is used
+from test_prices import ACCOUNT, account_document, agreement
+
+from conftest import IMPORT, parse, run_once
+from fake_octopus import HALF_HOUR_NS, LONDON, london
+
+REGION_IDS = {"A": 10, "C": 13, "H": 12, "N": 2}
+
+
+@pytest.fixture
+def carbon():
+    fake = FakeCarbon()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def carbon_env(fake, charge_cap, carbon):  # noqa: F811
+    fake.add_meter(*IMPORT, london(2026, 10, 24), london(2026, 10, 27), value=lambda i: round(0.1 + (i % 9) * 0.137, 3))
+    return {**charge_cap, "OCTO_CARBON": "regional", "OCTO_CARBON_API_URL": carbon.url, "OCTO_LOOKBACK_HOURS": "96"}
+
+
+def problems(result) -> list[str]:
+    return [line for line in result.stderr.decode().splitlines() if line.startswith(("W! ", "E! "))]
+
+
+def test_every_co2_kg_is_kwh_times_the_regions_intensity(fake, carbon, carbon_env):
+    result = run_once(carbon_env)
+    assert result.returncode == 0 and not problems(result), result.stderr.decode()
+    view = influx_view(parse(result.stdout.decode().splitlines()))
+    data = fake.data(*IMPORT)
+    halves = of(view, "octopus_consumption")
+    assert sorted(halves) == sorted(data)
+    region = REGION_IDS["C"]  # the tariff's letter: no OCTO_REGION, no grid supply point
+    for start, fields in halves.items():
+        assert fields["co2_kg"] == pytest.approx(data[start] * forecast(region, start) / 1000, abs=1e-12)
+        assert fields["cost_gbp"] == pytest.approx(data[start] * home_rate(start) / 100, abs=1e-9)
+    change = london(2026, 10, 25)  # 50 half-hours
+    day = [s for s in data if change <= s < london(2026, 10, 26)]
+    assert len(day) == 50
+    daily = {p["time"]: p["fields"] for p in parse(result.stdout.decode().splitlines())
+             if p["measurement"] == "octopus_daily"}
+    assert daily[change]["co2_kg"] == pytest.approx(sum(data[s] * forecast(region, s) / 1000 for s in day), abs=1e-9)
+    points = of(view, "octopus_carbon")
+    assert all(points[s]["intensity_g"] == forecast(region, s) for s in data)
+    assert max(points) >= max(data)  # and ahead of the data
+    assert all(f"/regionid/{region}" in path for path in carbon.paths())
+
+
+@pytest.mark.parametrize("setting,gsp,letter", [("N", "_H", "N"), (None, "_H", "H"), (None, None, "C")])
+def test_the_region_is_the_meters_place_first(fake, carbon, carbon_env, setting, gsp, letter):
+    if gsp:
+        fake.gsp[IMPORT[1]] = gsp
+    env = {**carbon_env, **({"OCTO_REGION": setting} if setting else {})}
+    assert run_once(env).returncode == 0
+    assert carbon.paths() and all(path.endswith(f"/regionid/{REGION_IDS[letter]}") for path in carbon.paths())
+
+
+def test_no_octopus_credential_ever_reaches_the_carbon_host(fake, carbon, carbon_env):
+    run_once({**carbon_env, "OCTO_EVENTS": "true"})
+    assert carbon.requests
+    for path, headers in carbon.requests:
+        text = path + " ".join(f"{k}: {v}" for k, v in headers.items())
+        assert "Authorization" not in headers and fake.api_key not in text and "JWT" not in text
+        assert headers.get("User-Agent", "").startswith("octopus-telegraf/")
+
+
+@pytest.mark.parametrize("fault", ["500", "html", "429", "shape", "drip"])
+def test_a_fault_costs_one_line_and_no_half_hour_and_co2_follows(fake, carbon, carbon_env, fault):
+    carbon.faults = [fault] * 3  # and the retries of this gather
+    env = {**carbon_env, "OCTO_HTTP_TIMEOUT": "3"}
+    first = run_once(env)
+    assert first.returncode == 0
+    halves = of(influx_view(parse(first.stdout.decode().splitlines())), "octopus_consumption")
+    assert sorted(halves) == sorted(fake.data(*IMPORT))
+    assert all("kwh" in f and "cost_gbp" in f and "co2_kg" not in f for f in halves.values())
+    assert len(problems(first)) <= 1, problems(first)
+    carbon.faults = []
+    path = os.path.join(env["OCTO_STATE_DIR"], "state.json")  # the episode's back-off is per process: a restart
+    second = run_once(env)
+    assert second.returncode == 0 and json.load(open(path))["carbon"]["values"]
+    again = of(influx_view(parse(second.stdout.decode().splitlines())), "octopus_consumption")
+    assert sorted(again) == sorted(halves) and all("co2_kg" in f for f in again.values())
+
+
+def test_a_long_backfill_asks_14_days_a_call_10_calls_a_gather(fake, carbon, charge_cap):  # noqa: F811
+    fake.add_meter(*IMPORT, london(2026, 7, 6), london(2026, 10, 27), value=lambda i: 0.2)
+    fake.accounts[ACCOUNT] = account_document([agreement(CHARGE_CAP, london(2026, 7, 1))])
+    env = {**charge_cap, "OCTO_CARBON": "regional", "OCTO_CARBON_API_URL": carbon.url,
+           "OCTO_BACKFILL_FROM": "2026-07-06", "OCTO_MAX_POINTS": "3000"}
+    lines, counts = [], []
+    for _ in range(20):
+        before = len(carbon.requests)
+        result = run_once(env)
+        lines += result.stdout.decode().splitlines()
+        counts.append(len(carbon.requests) - before)
+        if b"OCTO_MAX_POINTS" not in result.stderr:
+            break
+    assert max(counts) <= 10 and sum(counts) >= 10  # more than one gather's worth, spread
+    for path in carbon.paths():
+        low, high = path.split("/")[3:5]
+        assert (datetime.strptime(high, "%Y-%m-%dT%H:%MZ") - datetime.strptime(low, "%Y-%m-%dT%H:%MZ")).days <= 14
+    halves = of(influx_view(parse(lines)), "octopus_consumption")
+    assert len(halves) == len(fake.data(*IMPORT))
+    # every half-hour the first gather printed had its intensity asked first; later ones too
+    assert all(f["co2_kg"] == pytest.approx(0.2 * forecast(13, s) / 1000) for s, f in halves.items())
+
+
+def test_split_into_gathers_with_restarts_ends_with_the_same_points(fake, carbon, carbon_env, tmp_path):
+    whole = influx_view(parse(run_once({**carbon_env, "OCTO_STATE_DIR": str(tmp_path / "one")})
+                              .stdout.decode().splitlines()))
+    lines = []
+    for _ in range(80):
+        result = run_once({**carbon_env, "OCTO_STATE_DIR": str(tmp_path / "many"), "OCTO_MAX_POINTS": "100"})
+        lines += result.stdout.decode().splitlines()
+        if b"OCTO_MAX_POINTS" not in result.stderr:
+            break
+    split = influx_view(parse(lines))
+    drop = ("octopus_collector", "octopus_unit_rate")  # stamped at the gather / published ahead
+    assert {k: v for k, v in split.items() if k[0] not in drop} == {k: v for k, v in whole.items() if k[0] not in drop}
+
+
+def test_national_actuals_replace_forecasts(fake, carbon, carbon_env):
+    """Recent half-hours (the look-back is where actuals are waited for): the newer ones have none at first."""
+    now = time.time_ns() // HALF_HOUR_NS * HALF_HOUR_NS
+    first_day = london_day_start(now - 3 * DAY_NS)
+    fake.meters.clear()
+    fake.add_meter(*IMPORT, first_day, now - 2 * HALF_HOUR_NS, value=lambda i: round(0.1 + (i % 7) * 0.11, 3))
+    backfill = datetime.fromtimestamp(first_day // 10**9, LONDON).date().isoformat()
+    env = {**carbon_env, "OCTO_CARBON": "national", "OCTO_BACKFILL_FROM": backfill}
+    carbon.now_ns = now - DAY_NS  # the last day has no actuals yet
+    first = run_once(env)
+    view = influx_view(parse(first.stdout.decode().splitlines()))
+    data = fake.data(*IMPORT)
+    late = [s for s in data if s + HALF_HOUR_NS > now - DAY_NS]
+    assert late and all(of(view, "octopus_consumption")[s]["co2_kg"] == pytest.approx(data[s] * forecast(18, s) / 1000)
+                        for s in late)
+    carbon.now_ns = None  # they have come in; the hourly check asks for them
+    path = os.path.join(env["OCTO_STATE_DIR"], "state.json")
+    state = json.load(open(path))
+    state["carbon"]["checked"] = None  # as if the last check were over an hour ago
+    json.dump(state, open(path, "w"))
+    second = run_once(env)
+    for key, fields in influx_view(parse(second.stdout.decode().splitlines())).items():
+        view.setdefault(key, {}).update(fields)
+    halves, points = of(view, "octopus_consumption"), of(view, "octopus_carbon")
+    for s in data:
+        assert points[s]["intensity_g"] == actual(s) and points[s]["forecast_g"] == forecast(18, s)
+        assert halves[s]["co2_kg"] == pytest.approx(data[s] * actual(s) / 1000, abs=1e-12)
+
+
+def test_off_makes_no_call_and_prints_nothing_of_it(fake, carbon, carbon_env):
+    result = run_once({**carbon_env, "OCTO_CARBON": "off"})
+    assert result.returncode == 0 and not carbon.requests
+    assert b"co2_kg" not in result.stdout and b"octopus_carbon" not in result.stdout
+
+
+def test_regional_without_a_region_is_one_warning_and_no_call(fake, carbon, carbon_env):
+    fake.accounts[ACCOUNT] = account_document([agreement("E-1R-ODD-PRODUCT", london(2026, 7, 1))])
+    result = run_once(carbon_env)
+    assert result.returncode == 0 and not carbon.requests
+    warned = [line for line in problems(result) if "OCTO_CARBON" in line]
+    assert len(warned) == 1 and "OCTO_REGION" in warned[0]
+
+
+
+@pytest.mark.parametrize("value", ["on", "true", "regional,national", "2"])
+def test_a_bad_setting_is_one_error_line_and_exit_2(carbon_env, carbon, value):
+    result = run_once({**carbon_env, "OCTO_CARBON": value})
+    assert result.returncode == 2 and not result.stdout and not carbon.requests
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("E! OCTO_CARBON must be one of regional, national, off"), lines
+
+
+def test_off_costs_nothing_not_even_the_import(carbon_env, carbon):
+    """With OCTO_CARBON=off the carbon room is never imported (python -X importtime lists every import)."""
+    command = [sys.executable, "-X", "importtime", "-m", "octopus_telegraf", "--once"]
+    off = subprocess.run(command, env={**carbon_env, "OCTO_CARBON": "off"}, capture_output=True, timeout=60)
+    on = subprocess.run(command, env=carbon_env, capture_output=True, timeout=60)
+    assert off.returncode == 0 and on.returncode == 0
+    assert b"octopus_telegraf.extras.carbon" not in off.stderr
+    assert b"octopus_telegraf.extras.carbon" in on.stderr  # the check itself can see it
