@@ -98,6 +98,17 @@ class State:
                                            separators=(",", ":")))
 
 
+def drop_damaged(store: dict, checks: dict, whose: str, fresh) -> dict:
+    """A state section's parts as their readers expect them: each part whose check refuses it is one W! and
+    dropped (asked again), then any part missing is `fresh(name)`. Never a crash at every start."""
+    for name, check in checks.items():
+        if name in store and not check(store[name]):
+            log.warn(f"state: {whose} `{name}` section is damaged; dropped (asked again)")
+            del store[name]
+        store.setdefault(name, fresh(name))
+    return store
+
+
 def load_json(path: str, decode, missing_level: str, missing: str, fresh: str) -> bool:
     """`decode(data)` the JSON file at `path`. A missing file is one line at `missing_level`, a damaged
     one (any shape, any depth) one W!: either way the caller starts with `fresh`, never a crash."""

@@ -11,7 +11,6 @@ its final value; and one after 16:00 London for the next day's forecast."""
 import re
 
 from octopus_telegraf.api.shapes import ShapeError
-from octopus_telegraf.base import log
 from octopus_telegraf.base.clock import due, is_stamp, stamp
 from octopus_telegraf.base.lineprotocol import format_value, tag_prefix
 from octopus_telegraf.base.timeutil import (
@@ -23,6 +22,7 @@ from octopus_telegraf.base.timeutil import (
     london_minute_of_day,
     ns_to_utc_z,
 )
+from octopus_telegraf.core.state import drop_damaged
 
 REGION_IDS = {"A": 10, "B": 9, "C": 13, "D": 6, "E": 8, "F": 4, "G": 3, "H": 12, "J": 14, "K": 7, "L": 11, "M": 5,
               "N": 2, "P": 1}
@@ -181,11 +181,7 @@ def checked(store: dict) -> dict:
     checks = {"values": lambda v: values_ok(v, 4), "printed": lambda v: values_ok(v, 3),
               "from": lambda v: v is None or type(v) is int, "to": lambda v: v is None or type(v) is int,
               "checked": lambda v: v is None or is_stamp(v), "ahead_day": lambda v: v is None or type(v) is int}
-    for name, check in checks.items():
-        if name in store and not check(store[name]):
-            log.warn(f"state: the carbon intensity's `{name}` section is damaged; dropped (asked again)")
-            del store[name]
-        store.setdefault(name, {} if name in ("values", "printed") else None)
+    drop_damaged(store, checks, "the carbon intensity's", lambda name: {} if name in ("values", "printed") else None)
     if store["from"] is None or store["to"] is None or store["from"] > store["to"]:
         store["from"] = store["to"] = None
     return store

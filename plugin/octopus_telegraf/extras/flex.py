@@ -15,6 +15,7 @@ from octopus_telegraf.base import log
 from octopus_telegraf.base.clock import due, is_stamp, stamp
 from octopus_telegraf.base.lineprotocol import LineProtocolError, escape_key, float_text, format_value, tag_prefix
 from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, london_date
+from octopus_telegraf.core.state import drop_damaged
 
 DEVICES_EVERY_S = 6 * 3600
 PLANNED_EVERY_S = 600  # per device: the field allows 5 calls a minute per user, the app asks too
@@ -182,12 +183,7 @@ def checked(store: dict) -> dict:
         "plans": _plans_ok,
         "planned": _plans_ok,
     }
-    for name, check in checks.items():
-        if name in store and not check(store[name]):
-            log.warn(f"state: the planned dispatches' `{name}` section is damaged; dropped (asked again)")
-            del store[name]
-        store.setdefault(name, 0 if name == "listed_at" else {})
-    return store
+    return drop_damaged(store, checks, "the planned dispatches'", lambda name: 0 if name == "listed_at" else {})
 
 
 def _plans_ok(value) -> bool:

@@ -8,6 +8,7 @@ from octopus_telegraf.api.faults import ApiError, OutOfTime
 from octopus_telegraf.api.shapes import ShapeError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.timeutil import iso_to_ns, ns_to_utc_z
+from octopus_telegraf.core.state import drop_damaged
 from octopus_telegraf.extras.enrichment import Enrichment
 from octopus_telegraf.prices.families import FAMILIES, PRODUCT_CODE, TARIFF_CODE
 
@@ -117,11 +118,7 @@ def checked_store(store: dict) -> dict:
         for key, pairs in days.items():
             if isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2 for p in pairs):
                 days[key] = [[day, day, code] for day, code in pairs if code is not None]
-    for name, check in checks.items():
-        if name in store and not check(store[name]):
-            log.warn(f"state: the tariff comparisons' `{name}` section is damaged; dropped (asked again)")
-            del store[name]
-        store.setdefault(name, [] if name == "asked" else {})
+    drop_damaged(store, checks, "the tariff comparisons'", lambda name: [] if name == "asked" else {})
     if "today" in store and not _ns_ok(store["today"]):
         del store["today"]
     return store
