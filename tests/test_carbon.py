@@ -95,7 +95,7 @@ def test_a_fault_costs_one_line_and_no_half_hour_and_co2_follows(fake, carbon, c
     carbon.faults = []
     path = os.path.join(env["OCTO_STATE_DIR"], "state.json")  # the episode's back-off is per process: a restart
     second = run_once(env)
-    assert second.returncode == 0 and json.load(open(path))["carbon"]["values"]
+    assert second.returncode == 0 and json.load(open(path))["carbon"]["half_hours"]
     again = of(influx_view(parse(second.stdout.decode().splitlines())), "octopus_consumption")
     assert sorted(again) == sorted(halves) and all("co2_kg" in f for f in again.values())
 
@@ -197,3 +197,37 @@ def test_off_costs_nothing_not_even_the_import(carbon_env, carbon):
     assert off.returncode == 0 and on.returncode == 0
     assert b"octopus_telegraf.extras.carbon" not in off.stderr
     assert b"octopus_telegraf.extras.carbon" in on.stderr  # the check itself can see it
+
+
+def test_the_kept_half_hours_reprint_on_change_survive_a_restart_and_a_damaged_table_is_dropped(capfd):
+    from octopus_telegraf.base import log
+    from octopus_telegraf.extras.carbon import Carbon
+
+    t0 = london(2026, 10, 25)  # the clock change: the table counts UTC half-hours, never London's
+    store = {}
+    kept = Carbon(None, "regional", store)
+    kept.set_region("C")
+    kept._set(t0, 100, 90, 2, True)
+    kept._set(t0 + 2 * HALF_HOUR_NS, 120, 0xFFFF, 0, False)  # a hole between, no forecast, no index
+    lines, keep = kept.lines(10)
+    assert lines == [f"octopus_carbon,region=C,source=regional intensity_g=100i,forecast_g=90i,index=\"low\" {t0}",
+                     f"octopus_carbon,region=C,source=regional intensity_g=120i {t0 + 2 * HALF_HOUR_NS}"]
+    keep()
+    restarted = Carbon(None, "regional", json.loads(json.dumps(store)))  # as the state file keeps it
+    restarted.set_region("C")
+    assert [restarted.intensity_at(t0 + i * HALF_HOUR_NS) for i in range(-1, 4)] == [None, 100, None, 120, None]
+    assert restarted.lines(10)[0] == []
+    restarted._set(t0, 100, 90, 2, True)  # the same answer again: nothing to print
+    restarted._set(t0 + 2 * HALF_HOUR_NS, 125, 0xFFFF, 0, True)  # a changed one: printed again
+    assert [line.split()[1] for line in restarted.lines(10)[0]] == ["intensity_g=125i"]
+    restarted._set(t0 - 2 * HALF_HOUR_NS, 80, 80, 1, True)  # earlier than anything kept
+    assert restarted.intensity_at(t0 - 2 * HALF_HOUR_NS) == 80 and restarted.intensity_at(t0) == 100
+    restarted.lines(10)[1]()
+    restarted.prune(t0 + HALF_HOUR_NS)  # printed and before the next read: let go
+    assert restarted.intensity_at(t0 - 2 * HALF_HOUR_NS) is None
+    assert restarted.intensity_at(t0 + 2 * HALF_HOUR_NS) == 125
+    capfd.readouterr()
+    damaged = Carbon(None, "regional", {**store, "half_hours": "zz" + store["half_hours"][2:]})
+    log.drain()
+    assert damaged.intensity_at(t0) is None and damaged.store["from"] is None  # all of it asked again
+    assert [line[:2] for line in capfd.readouterr().err.splitlines()] == ["W!"]

@@ -45,7 +45,6 @@ class PointFormatter:
         self.stamp_end = self.seed_schema or settings.timestamp == "end"
         self._heads_cache: dict[tuple, tuple[str, ...]] = {}  # mark -> lines but their timestamp
         self._kwh_cache: dict[float, float] = {}  # m³ -> kWh
-        self._co2_cache: dict[tuple, str] = {}  # (reading, gCO2/kWh) -> the co2_kg field
         self._standing: dict[str, str] = {}  # tariff -> octopus_standing_charge tags
         tags = {"fuel": meter.fuel, "direction": meter.direction, "meter_point": meter.point, "serial": meter.serial}
         self.consumption = tag_prefix("octopus_consumption", tags)
@@ -88,10 +87,10 @@ class PointFormatter:
         printed (an overflow to infinity)."""
         stamps = map(str, ends if self.stamp_end else starts)
         if self.intensity is not None and not self.seed_schema:
-            # with carbon nearly every mark is new: the text but co2_kg is kept per (reading, price) as ever, and
-            # co2_kg's per (reading, intensity), both of which repeat
+            # with carbon nearly every mark is new: the text but co2_kg is kept per (reading, price) as ever;
+            # co2_kg is worked out each time (a (reading, intensity) pair seldom repeats: a cache only grew)
             heads = _each_once(self._heads_cache, [mark[:4] for mark in marks], lambda key: self._heads(*key, None))
-            co2 = _each_once(self._co2_cache, [(mark[0], mark[4]) for mark in marks], self._co2_text)
+            co2 = [self._co2_text(mark[0], mark[4]) for mark in marks]
             return [head[0][:-1] + text + " " + stamp for head, text, stamp in zip(heads, co2, stamps, strict=False)]
         # the lines of each mark (reading, price) but their timestamp, worked out once
         heads = _each_once(self._heads_cache, marks, lambda mark: self._heads(*mark))
@@ -106,8 +105,7 @@ class PointFormatter:
         kwh = self.kwh(value)
         return tuple(self._seed_lines("", value, kwh, kwh * rate / 100 if rate is not None else None))
 
-    def _co2_text(self, key: tuple) -> str:
-        value, intensity = key
+    def _co2_text(self, value: float, intensity: int | None) -> str:
         return "" if intensity is None else f",co2_kg={float_text(self.kwh(value) * intensity / 1000)}"
 
     def kwh(self, value: float) -> float:

@@ -9,6 +9,7 @@ it goes on where it stopped); then one call an hour at most while a past half-ho
 its final value; and one after 16:00 London for the next day's forecast."""
 
 import re
+import struct
 
 from octopus_telegraf.api.shapes import ShapeError
 from octopus_telegraf.base.clock import due, is_stamp, stamp
@@ -32,6 +33,14 @@ AHEAD_NS = 48 * HOUR_NS
 CHECK_EVERY_S = 3600  # a past half-hour without its final value is asked again at most this often
 NEXT_DAY_FROM_MINUTE = 16 * 60  # the next day's forecast is published in the afternoon
 INDEXES = ("very low", "low", "moderate", "high", "very high")
+INDEX_CODES = {name: code for code, name in enumerate(INDEXES, 1)}
+INDEX_TEXT = {code: format_value(name) for name, code in INDEX_CODES.items()}
+# a half-hour: intensity and forecast in gCO2/kWh (NONE: not given), the index's code (0: none), flags
+RECORD = struct.Struct(">HHBB")
+NONE = 0xFFFF
+FINAL, PRINTED = 1, 2
+EMPTY = RECORD.pack(NONE, NONE, 0, 0)  # a half-hour not answered
+HEX = re.compile(r"[0-9a-f]*")
 API_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d)Z")
 
 
@@ -41,13 +50,15 @@ def api_time(moment_ns: int) -> str:
 
 class Carbon:
     """One source (regional for a region letter, or national) and what it answered, kept in the state
-    (`store`): `values` start -> [intensity, forecast, index, final], `printed` start -> [intensity,
-    forecast, index], `from`/`to` the span asked, and when the look-back and the next day were asked."""
+    (`store`, see `checked`): `from`/`to` the span asked, when the look-back and the next day were asked, and
+    the half-hours from `base` on as fixed records in one hex string (a dict of keyed records cost 6 MiB
+    and a tenth of a second of JSON at every save of a year's backfill; this costs 6 bytes a half-hour)."""
 
     def __init__(self, client, source: str, store: dict):
         self.client = client  # a Client of the carbon origin, without any key
         self.source = source  # regional | national
         self.store = checked(store)
+        self.table = bytearray.fromhex(self.store["half_hours"])  # RECORD per half-hour from store["base"]
         self.region: str | None = None  # the letter; set by the service from the meters' place
         self.prefix: str | None = None
 
@@ -64,8 +75,14 @@ class Carbon:
 
     # -- asking -----------------------------------------------------------------------------------
     def refresh(self, want_from_ns: int, now_ns: int, lookback_ns: int) -> None:
-        """Ask what is due (see the module's text). Raises ApiError or ShapeError: the boundary's to report."""
-        want_from = floor_half_hour(want_from_ns)
+        """Ask what is due (see the module's text). Raises ApiError or ShapeError: the boundary's to report;
+        what the calls before brought is kept."""
+        try:
+            self._refresh(floor_half_hour(want_from_ns), now_ns, lookback_ns)
+        finally:
+            self._keep_table()
+
+    def _refresh(self, want_from: int, now_ns: int, lookback_ns: int) -> None:
         until = floor_half_hour(now_ns) + AHEAD_NS
         store, calls = self.store, 0
         if store["from"] is None:
@@ -80,16 +97,23 @@ class Carbon:
             store["to"], calls = high, calls + 1
         if calls >= CALLS_PER_GATHER:
             return  # the rest at the next gather
-        open_from = next((start for start, value in sorted(store["values"].items())
-                          if int(start) >= now_ns - lookback_ns and int(start) + HALF_HOUR_NS <= now_ns
-                          and not value[3]), None)
+        open_from = self._first_open(now_ns - lookback_ns, now_ns)
         if open_from is not None and due(store["checked"], CHECK_EVERY_S):
-            self._ask(max(int(open_from), now_ns - CALL_SPAN_NS), floor_half_hour(now_ns) + HALF_HOUR_NS, now_ns)
+            self._ask(max(open_from, now_ns - CALL_SPAN_NS), floor_half_hour(now_ns) + HALF_HOUR_NS, now_ns)
             store["checked"] = stamp()
         today = london_day_start(now_ns)
         if london_minute_of_day(now_ns) >= NEXT_DAY_FROM_MINUTE and store["ahead_day"] != today:
             self._ask(floor_half_hour(now_ns), until, now_ns)
             store["ahead_day"] = today
+
+    def _first_open(self, from_ns: int, now_ns: int) -> int | None:
+        """The first past half-hour from `from_ns` known but without its final value."""
+        for start, (intensity, _, _, flags) in self._records(from_ns):
+            if start + HALF_HOUR_NS > now_ns:
+                break
+            if intensity != NONE and not flags & FINAL:
+                return start
+        return None
 
     def _ask(self, low_ns: int, high_ns: int, now_ns: int) -> None:
         if self.source == "regional":
@@ -97,14 +121,47 @@ class Carbon:
         else:
             path = f"/intensity/{api_time(low_ns)}/{api_time(high_ns)}"
         body = self.client.get_json(self.client.url(path), authenticated=False)
-        for start, value in parse_answer(body, self.source, now_ns):
+        for start, intensity, forecast, index, final in parse_answer(body, self.source, now_ns):
             if low_ns <= start < high_ns:
-                self.store["values"][str(start)] = value
+                self._set(start, intensity, NONE if forecast is None else forecast, index, final)
+
+    def _set(self, start_ns: int, intensity: int, forecast: int, index: int, final: bool) -> None:
+        """Keep one half-hour's answer; unless its values are those printed, it is to be printed again."""
+        store, table = self.store, self.table
+        if store["base"] is None:
+            store["base"] = start_ns
+        i = (start_ns - store["base"]) // HALF_HOUR_NS
+        if i < 0:  # earlier than anything kept: room before (once per answer: answers come oldest first)
+            table[:0] = EMPTY * -i
+            store["base"], i = start_ns, 0
+        if i >= len(table) // RECORD.size:
+            table.extend(EMPTY * (i + 1 - len(table) // RECORD.size))
+        old = RECORD.unpack_from(table, i * RECORD.size)
+        printed = old[3] & PRINTED if old[:3] == (intensity, forecast, index) else 0
+        RECORD.pack_into(table, i * RECORD.size, intensity, forecast, index, (FINAL if final else 0) | printed)
+
+    def _records(self, from_ns: int | None = None):
+        """(start, (intensity, forecast, index, flags)) of each half-hour kept, from `from_ns`."""
+        base = self.store["base"]
+        if base is None:
+            return
+        first = 0 if from_ns is None else max(0, -(-(from_ns - base) // HALF_HOUR_NS))
+        for i, record in enumerate(RECORD.iter_unpack(self.table[first * RECORD.size:]), first):
+            yield base + i * HALF_HOUR_NS, record
+
+    def _keep_table(self) -> None:
+        self.store["half_hours"] = self.table.hex()  # what the state saves
 
     # -- using -----------------------------------------------------------------------------------
     def intensity_at(self, start_ns: int) -> int | None:
-        value = self.store["values"].get(str(start_ns))
-        return value[0] if value else None
+        base = self.store["base"]
+        if base is None:
+            return None
+        i = (start_ns - base) // HALF_HOUR_NS
+        if not 0 <= i < len(self.table) // RECORD.size:
+            return None
+        intensity = RECORD.unpack_from(self.table, i * RECORD.size)[0]
+        return None if intensity == NONE else intensity
 
     def lines(self, budget: int):
         """octopus_carbon points new or changed since printed (at most `budget`), and the function that keeps
@@ -112,36 +169,44 @@ class Carbon:
         if self.prefix is None:
             return [], None
         lines, kept = [], []
-        printed = self.store["printed"]
-        for key, value in sorted(self.store["values"].items(), key=lambda item: int(item[0])):
-            if printed.get(key) != value[:3]:
-                if len(lines) >= budget:
-                    break
-                intensity, forecast, index = value[:3]
-                fields = f"intensity_g={intensity}i"
-                if forecast is not None:
-                    fields += f",forecast_g={forecast}i"
-                if index is not None:
-                    fields += f",index={format_value(index)}"
-                lines.append(f"{self.prefix} {fields} {key}")
-                kept.append((key, value[:3]))
+        for start, (intensity, forecast, index, flags) in self._records():
+            if intensity == NONE or flags & PRINTED:
+                continue
+            if len(lines) >= budget:
+                break
+            fields = f"intensity_g={intensity}i"
+            if forecast != NONE:
+                fields += f",forecast_g={forecast}i"
+            if index:
+                fields += f",index={INDEX_TEXT[index]}"
+            lines.append(f"{self.prefix} {fields} {start}")
+            kept.append(start)
 
         def keep():
-            printed.update(kept)
+            base, table = self.store["base"], self.table
+            for start in kept:  # by time: a prune between would move the positions
+                at = (start - base) // HALF_HOUR_NS * RECORD.size + RECORD.size - 1  # the flags byte
+                if 0 <= at < len(table):
+                    table[at] |= PRINTED
+            self._keep_table()
         return lines, keep
 
     def prune(self, keep_from_ns: int) -> None:
-        """Half-hours before every meter's next read are not needed again, once printed (`from` stays: never
-        asked twice)."""
-        values, printed = self.store["values"], self.store["printed"]
-        for key in [k for k in values if int(k) < keep_from_ns and printed.get(k) == values[k][:3]]:
-            del values[key]
-        for key in [k for k in printed if int(k) < keep_from_ns and k not in values]:
-            del printed[key]
+        """Half-hours before every meter's next read are not needed again once printed (`from` stays: never
+        asked twice): the table is cut at the first half-hour still needed."""
+        cut = 0
+        for start, (intensity, _, _, flags) in self._records():
+            if start >= keep_from_ns or (intensity != NONE and not flags & PRINTED):
+                break
+            cut += 1
+        if cut:
+            del self.table[:cut * RECORD.size]
+            self.store["base"] += cut * HALF_HOUR_NS
+            self._keep_table()
 
 
-def parse_answer(body, source: str, now_ns: int) -> list[tuple[int, list]]:
-    """(start, [intensity, forecast, index, final]) of each half-hour of an answer. By region `data` is one
+def parse_answer(body, source: str, now_ns: int) -> list[tuple]:
+    """(start, intensity, forecast, index code, final) of each half-hour of an answer. By region `data` is one
     object whose `data` is the list; nationally `data` is the list. ShapeError for anything else; a
     half-hour entry of another shape is left out."""
     data = body.get("data") if isinstance(body, dict) else None
@@ -164,24 +229,27 @@ def parse_answer(body, source: str, now_ns: int) -> list[tuple[int, list]]:
         value = actual if actual is not None else forecast
         if value is None or start % HALF_HOUR_NS:
             continue
-        index = index if index in INDEXES else None
         # final: an actual (national), or a regional forecast read after its half-hour had passed
         final = actual is not None or (source == "regional" and start + HALF_HOUR_NS <= now_ns)
-        out.append((start, [value, forecast, index, final]))
+        out.append((start, value, forecast, INDEX_CODES.get(index, 0), final))
     return out
 
 
 def checked(store: dict) -> dict:
-    """The state's `carbon` section with the shape its reader expects; a damaged part is dropped (asked again)."""
-    def values_ok(table, size):
-        return isinstance(table, dict) and all(
-            isinstance(k, str) and k.isdigit() and isinstance(v, list) and len(v) == size and type(v[0]) is int
-            for k, v in table.items())
+    """The state's `carbon` section with the shape its reader expects; a damaged part is one W! and dropped
+    (asked again). `half_hours`: hex of one RECORD per half-hour from `base`."""
+    def table_ok(text):
+        return isinstance(text, str) and len(text) % (2 * RECORD.size) == 0 and HEX.fullmatch(text) is not None
 
-    checks = {"values": lambda v: values_ok(v, 4), "printed": lambda v: values_ok(v, 3),
-              "from": lambda v: v is None or type(v) is int, "to": lambda v: v is None or type(v) is int,
-              "checked": lambda v: v is None or is_stamp(v), "ahead_day": lambda v: v is None or type(v) is int}
-    drop_damaged(store, checks, "the carbon intensity's", lambda name: {} if name in ("values", "printed") else None)
+    checks = {"from": lambda v: v is None or type(v) is int, "to": lambda v: v is None or type(v) is int,
+              "checked": lambda v: v is None or is_stamp(v), "ahead_day": lambda v: v is None or type(v) is int,
+              "base": lambda v: v is None or (type(v) is int and v % HALF_HOUR_NS == 0), "half_hours": table_ok}
+    store.pop("values", None), store.pop("printed", None)  # this section's first shape (never released)
+    if "half_hours" in store and not table_ok(store["half_hours"]):
+        store.pop("base", None), store.pop("from", None), store.pop("to", None)  # asked again, all of it
+    drop_damaged(store, checks, "the carbon intensity's", lambda name: "" if name == "half_hours" else None)
+    if store["base"] is None:
+        store["half_hours"] = ""
     if store["from"] is None or store["to"] is None or store["from"] > store["to"]:
         store["from"] = store["to"] = None
     return store

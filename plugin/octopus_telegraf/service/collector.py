@@ -30,6 +30,7 @@ from octopus_telegraf.prices.tariffs import Prices
 PRE_REST_SHARE = 4.0  # seconds for the enrichments asked before the half-hours are priced, together
 EVENTS_SHARE = 15.0  # seconds a gather gives the Octoplus events, all three parts
 FLEX_SHARE = 8.0  # seconds a gather gives the devices and their planned dispatches
+CARBON_PAGE = 2048  # octopus_carbon lines written at a time: a backfill's are never all in memory at once
 
 
 class Collector:
@@ -237,9 +238,14 @@ class Collector:
             with self.lock:
                 budget -= self._print(lines + more, lambda: [marker() for marker in (own, *markers)], budget)
         if self.carbon is not None and self.carbon_region and budget > 0:
-            # last: what carbon answered is kept in the state, so it waits for room without asking again
+            # last: what carbon answered is kept in the state, so it waits for room without asking again; a
+            # backfill's thousands of half-hours are printed a page at a time (no list of them all is alive)
             with self.lock:
-                budget -= self._print(*self.carbon.lines(budget), budget)
+                while budget > 0:
+                    lines, keep = self.carbon.lines(min(budget, CARBON_PAGE))
+                    budget -= self._print(lines, keep, budget)
+                    if len(lines) < CARBON_PAGE:
+                        break
 
     def _flex(self, budget: int) -> int:
         """Devices and planned dispatches (an intelligent agreement in force): asked when due, outside the lock
