@@ -1,6 +1,8 @@
 """The Grafana dashboard answers on a real database: the demo's output goes into InfluxDB, and every
-panel's InfluxQL (Grafana's macros filled in as Grafana would) returns data; the daily bill equals
-the plugin's own totals; and every name a panel uses is one the plugin prints."""
+panel's InfluxQL (Grafana's macros filled in as Grafana would) returns data, over the demo's weeks and
+over the dashboard's default range after the README's demo load; the daily bill equals the plugin's own
+totals; every name a panel uses is one the plugin prints; and what a person reads holds: one unit per
+axis, labels that tell the series apart, thresholds only where a colour means something."""
 
 import json
 import re
@@ -56,7 +58,8 @@ def window(panel) -> tuple[int, int]:
 
 def fill_macros(query: str, start_ms: int, end_ms: int) -> str:
     return (query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
-            .replace("${__from}", str(start_ms)).replace("${__to}", str(end_ms)).replace("$__interval", "30m"))
+            .replace("${__from}", str(start_ms)).replace("${__to}", str(end_ms)).replace("$__interval", "30m")
+            .replace("$meter", ".*"))  # the meter variable's "All"
 
 
 @pytest.mark.parametrize("panel", panels(), ids=lambda panel: panel["title"])
@@ -86,7 +89,8 @@ def test_the_daily_bill_panel_equals_the_plugins_own_totals(loaded, demo_lines):
 
 def names_in(query: str) -> tuple[set, set, set]:
     measurements = set(re.findall(r'FROM "([a-z_]+)"', query))
-    fields = set(re.findall(r'\(\s*"([a-z_0-9]+)"\s*\)', query))
+    aliases = set(re.findall(r'AS "([^"]+)"', query))  # a subquery's columns are not fields
+    fields = set(re.findall(r'\(\s*"([a-z_0-9]+)"\s*\)', query)) - aliases
     tags = set(re.findall(r'"([a-z_]+)" = \'', query))
     for clause in re.findall(r"GROUP BY ([^)]*?)(?: fill| tz|$)", query):
         tags |= set(re.findall(r'"([a-z_]+)"', clause))
@@ -115,20 +119,130 @@ def test_every_name_a_panel_uses_is_printed_and_every_measurement_is_shown(demo_
     assert "Flux" not in DASHBOARD.read_text() and "from(bucket" not in DASHBOARD.read_text()
 
 
-def test_the_compare_panel_adds_up_the_plugins_comparison_days(loaded, demo_lines):
-    (panel,) = [p for p in panels() if p["title"].startswith("Compare tariffs: import")]
-    rows = loaded.query("dashboard", fill_macros(panel["targets"][0]["query"], *window(panel)))
-    shown = {row["compare"]: (row["compared"], row["yours"]) for row in rows}
-    expected = defaultdict(lambda: [0.0, 0.0])
+@pytest.mark.parametrize("fuel,direction,money", [("electricity", "import", "cost_gbp"), ("gas", "import", "cost_gbp"),
+                                                 ("electricity", "export", "earnings_gbp")])
+def test_the_compare_panels_show_yours_beside_each_tariff_and_the_daily_difference(loaded, demo_lines, fuel,
+                                                                                 direction, money):
+    total, per_day = [p for p in panels() if p["title"].startswith("Compare: ") and
+                      all(f'"{name}" = \'{value}\'' in p["targets"][-1]["query"]
+                          for name, value in (("fuel", fuel), ("direction", direction)))]
+    expected, yours, daily = defaultdict(float), defaultdict(float), defaultdict(float)
     for point in parse(demo_lines):
-        if point["measurement"] == "octopus_comparison_daily" and point["tags"]["direction"] == "import":
-            expected[point["tags"]["compare"]][0] += point["fields"]["cost_gbp"]
-            expected[point["tags"]["compare"]][1] += point["fields"]["actual_gbp"]
-    assert set(shown) == {"agile", "go", "tracker"} == set(expected)
-    for name, (compared, yours) in shown.items():
-        assert compared == pytest.approx(expected[name][0], abs=1e-6)
-        assert yours == pytest.approx(expected[name][1], abs=1e-6)
-    assert shown["go"][1] == pytest.approx(shown["agile"][1], abs=1e-6)  # the same electricity days: the same bill
+        tags, fields = point["tags"], point["fields"]
+        if point["measurement"] == "octopus_comparison_daily" and (tags["fuel"], tags["direction"]) == (fuel,
+                                                                                                    direction):
+            expected[tags["compare"]] += fields[money]
+            yours[tags["compare"]] += fields["actual_gbp"]
+            daily[(tags["compare"], point["time"])] += fields[money] - fields["actual_gbp"]
+    assert expected and len(set(map(round, yours.values()))) == 1  # each comparison prices the same days
+    mine, theirs = (loaded.query("dashboard", fill_macros(t["query"], *window(total))) for t in total["targets"])
+    assert [t["alias"] for t in total["targets"]] == ["yours", "$tag_compare"]  # "yours" is never a tariff's name
+    assert mine[0]["max"] == pytest.approx(max(yours.values()), abs=1e-6)
+    assert {row["compare"]: row["sum"] for row in theirs} == pytest.approx(dict(expected), abs=1e-6)
+    rows = loaded.query("dashboard", fill_macros(per_day["targets"][0]["query"], *window(per_day)))
+    shown = {(row["compare"], row["time"]): value for row in rows if (value := row["sum_sum"]) is not None}
+    assert shown == pytest.approx(dict(daily), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def loaded_today(influxdb, tmp_path_factory):
+    """The README's demo load, as a new user runs it: the demo up to today (not pinned), main and live, into
+    a database of its own; and the user's own database beside it, with no demo in it."""
+    env = {"PATH": __import__("os").environ["PATH"], "HOME": str(tmp_path_factory.mktemp("home")),
+           "OCTO_DEMO_UNTIL": ""}
+    lines = []
+    for args in (("--demo", "--once"), ("--demo", "live", "--once")):
+        result = run_once(env, args=args)
+        assert result.returncode == 0, result.stderr
+        lines += result.stdout.decode().splitlines()
+    influxdb.create_database("octopus_demo")
+    influxdb.write("octopus_demo", lines)
+    influxdb.create_database("octopus_own")
+    return influxdb
+
+
+def default_window(panel) -> tuple[int, int]:
+    """The dashboard's default range (now-7d to now+1d), or the panel's own relative time, in ms."""
+    now_ms = time.time_ns() // 10**6
+    relative = panel.get("timeFrom")
+    if relative == "now/d":
+        return london_day_start(time.time_ns()) // 10**6, now_ms
+    if relative:
+        return now_ms - RELATIVE[relative] * 1000, now_ms
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["time"] == {"from": "now-7d", "to": "now+1d"}
+    return now_ms - 7 * 86400 * 1000, now_ms + 86400 * 1000
+
+
+@pytest.mark.parametrize("panel", panels(), ids=lambda panel: panel["title"])
+def test_every_panel_has_data_over_the_default_range_after_the_readme_demo_load(loaded_today, panel):
+    for target in panel["targets"]:
+        query = fill_macros(target["query"], *default_window(panel))
+        rows = loaded_today.query("octopus_demo", query)
+        values = [v for row in rows for k, v in row.items() if k != "time" and isinstance(v, (int, float))]
+        assert values, f"{panel['title']}: no data over the default range for {target['query']}"
+        assert not loaded_today.query("octopus_own", query)  # the user's own data source: none of the demo
+
+
+UNIT_WORDS = {"£": "currencyGBP", "m³": "m3", "kWh": "kwatth", "kg": "masskg"}
+
+
+@pytest.mark.parametrize("panel", panels(), ids=lambda panel: panel["title"])
+def test_no_panel_mixes_units_on_one_axis(panel):
+    defaults, overrides = panel["fieldConfig"]["defaults"], panel["fieldConfig"]["overrides"]
+    if panel["type"] != "table":
+        assert defaults["unit"] not in ("", "none"), "every axis says its unit"
+    axes = {"left": defaults["unit"]}
+    for override in overrides:
+        props = {p["id"]: p["value"] for p in override["properties"]}
+        if "unit" in props and props["unit"] != defaults["unit"]:
+            side = props.get("custom.axisPlacement", "left")
+            assert axes.setdefault(side, props["unit"]) == props["unit"], f"two units on the {side} axis"
+    if len(axes) > 1:
+        assert panel.get("options", {}).get("stacking", "none") == "none", "bars of two units stacked"
+    if any('"direction"' in target["query"].split("GROUP BY")[-1] for target in panel["targets"]):
+        assert panel.get("options", {}).get("stacking", "none") == "none", "export stacked on import"
+    # a series named after a unit is drawn on an axis of that unit
+    named = {override["matcher"]["options"]: {p["id"]: p["value"] for p in override["properties"]}.get("unit")
+             for override in overrides}
+    for target in panel["targets"]:
+        for alias in re.findall(r'AS "([^"]+)"', target["query"]):
+            for word, unit in UNIT_WORDS.items():
+                if word in alias.split():
+                    assert (named.get(alias) or defaults["unit"]) == unit, (alias, unit)
+
+
+@pytest.mark.parametrize("panel", panels(), ids=lambda panel: panel["title"])
+def test_every_series_is_labelled_and_only_freshness_turns_red(panel):
+    for target in panel["targets"]:
+        grouped = re.findall(r'GROUP BY [^()]*?((?:"[a-z_]+"(?:, )?)+)', target["query"].split(") FROM (")[-1])
+        tags = re.findall(r'"([a-z_]+)"', " ".join(grouped))
+        if panel["type"] != "table" and tags and "FROM (" not in target["query"]:
+            assert all(f"$tag_{tag}" in target["alias"] for tag in tags), (target["alias"], tags)
+        elif panel["type"] != "table" and re.search(r'AS "', target["query"].split(" FROM ")[0]):
+            assert "$col" in target["alias"], "columns named with AS are the series' names (the overrides' too)"
+        elif panel["type"] != "table":
+            assert target["alias"], "a lone series has a name (not the query's 'sum' or 'last')"
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps[0]["value"] is None and steps[0]["color"] != "red"
+    if panel["title"].startswith("Data freshness"):
+        assert [step["color"] for step in steps] == ["green", "orange", "red"]
+        assert steps[2]["value"] >= 36 * 3600  # a day-late half-hour is normal, two days late is not
+    else:
+        assert len(steps) == 1, "a plain quantity has no colour that means bad"
+
+
+def test_per_meter_panels_follow_the_meter_variable_and_every_query_the_data_source():
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["meter"]["multi"]
+    per_meter = ("octopus_consumption", "octopus_daily", "octopus_comparison_daily", "octopus_collector")
+    for panel in panels():
+        assert panel["datasource"]["uid"] == "${datasource}"
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+            if any(f'FROM "{name}"' in target["query"] for name in per_meter):
+                assert '"meter_point" =~ /^$meter$/' in target["query"], panel["title"]
 
 
 @pytest.mark.parametrize("annotation", annotations(), ids=lambda annotation: annotation["name"])

@@ -99,12 +99,20 @@ def test_compose_stack_has_influxdb_telegraf_and_provisioned_grafana():
     for mount in ("./grafana/provisioning", "./grafana/dashboards"):
         assert (TELEGRAF / mount).is_dir()
     source = yaml.safe_load((TELEGRAF / "grafana/provisioning/datasources/influxdb.yml").read_text())
-    (datasource,) = source["datasources"]
-    assert "version" not in datasource["jsonData"]  # InfluxQL: InfluxDB 1.8, 2.x (v1 API) and 3.x answer it
-    assert datasource["jsonData"]["dbName"] == "${INFLUXDB_BUCKET}"
-    assert datasource["isDefault"] is False and datasource["url"] == "${INFLUXDB_URL}"  # safe to copy elsewhere
+    own, demo = source["datasources"]  # the demo has a bucket and a data source of its own: it never mixes
+    assert own["jsonData"]["dbName"] == "${INFLUXDB_BUCKET}" and demo["jsonData"]["dbName"] == "${INFLUXDB_DEMO_BUCKET}"
+    for datasource in (own, demo):
+        assert "version" not in datasource["jsonData"]  # InfluxQL: InfluxDB 1.8, 2.x (v1 API) and 3.x answer it
+        assert datasource["isDefault"] is False and datasource["url"] == "${INFLUXDB_URL}"  # safe to copy elsewhere
+        # Grafana reads as the init script's read-only user: the operator token never reaches it
+        assert datasource["user"] == "${GRAFANA_INFLUXDB_USER}"
+        assert datasource["secureJsonData"] == {"password": "${GRAFANA_INFLUXDB_PASSWORD}"}
     assert services["grafana"]["environment"]["INFLUXDB_URL"].startswith("${INFLUXDB_URL:-")
-    assert datasource["secureJsonData"]["httpHeaderValue1"] == "Token ${INFLUXDB_TOKEN}"
+    assert "INFLUXDB_TOKEN" not in services["grafana"]["environment"]
+    init = (TELEGRAF / "influxdb/init/octopus-buckets.sh").read_text()
+    assert "./influxdb/init:/docker-entrypoint-initdb.d:ro" in services["influxdb"]["volumes"]
+    assert "--read-bucket" in init and "--write-bucket" not in init and "INFLUXDB_DEMO_BUCKET" in init
+    assert services["telegraf"]["healthcheck"]["test"] == ["CMD", "octopus-telegraf", "status"]
     dashboard = json.loads((TELEGRAF / "grafana/dashboards/octopus-energy.json").read_text())
     assert dashboard["templating"]["list"][0]["type"] == "datasource"
     yaml.safe_load((TELEGRAF / "grafana/provisioning/dashboards/octopus.yml").read_text())

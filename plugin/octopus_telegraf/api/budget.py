@@ -112,6 +112,19 @@ class Budget:
         self.waiting = True
 
 
+def usage(directory: str, per_hour: int) -> tuple[int, float | None]:
+    """(calls in the last hour, seconds the pause has still to run or None), read from the ledger without
+    taking its lock or writing it: for `octopus-telegraf status`. (0, None) when there is none."""
+    try:
+        with open(os.path.join(directory, LEDGER), encoding="utf-8") as handle:
+            now = _boot_clock()
+            ledger = _sane(json.loads(handle.read() or "{}"), now, per_hour)
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
+        return 0, None
+    left = ledger["paused_until"] - now
+    return len(ledger["calls"]), (left if left > 0 else None)
+
+
 def _lock_within(handle, seconds: float) -> None:
     """flock, waiting at most `seconds`: a neighbour frozen while holding the ledger must not hold us."""
     deadline = time.monotonic() + seconds

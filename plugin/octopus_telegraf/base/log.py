@@ -27,6 +27,25 @@ def configure(level: str, secrets=()) -> None:
     _secrets[:] = [s for s in secrets if s and len(s) >= 6]  # a one-letter "key" would mask every word
 
 
+_once = False  # --once: there is no next gather to speak of
+
+
+def running_once(once: bool) -> None:
+    global _once
+    _once = once
+
+
+def once() -> bool:
+    return _once
+
+
+def next_gather(many: bool = False) -> str:
+    """When what did not happen now happens: the service's next gather(s), or a run of --once again."""
+    if _once:
+        return "when it is run again"
+    return "on the next gathers" if many else "at the next gather"
+
+
 def add_secret(secret: str) -> None:
     """A token learned at run time is masked like the key."""
     if secret and secret not in _secrets:

@@ -107,9 +107,8 @@ def _meters(raw: dict, gas_unit: str) -> list[Meter]:
     return meters
 
 
-def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, needs_account: str | None = None
-         ) -> Settings:
-    """Validate everything up front; the first problem found raises SettingsError."""
+def _raw(env, overrides: dict[str, str] | None) -> dict:
+    """Each setting's text: the flag's, else the environment's, else its default."""
     raw = {}
     for name, default, _ in SETTINGS:
         value = env.get(name)
@@ -119,6 +118,27 @@ def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, ne
         if value and UNEXPANDED.fullmatch(value):
             value = None  # Telegraf leaves "${VAR}" as it is when VAR is not set in its environment
         raw[name] = value if value else default  # empty = unset, as Docker passes `VAR=`
+    return raw
+
+
+@dataclass
+class StatusSettings:
+    state_dir: str
+    graphql_per_hour: int
+
+
+def status_settings(env, overrides: dict[str, str] | None = None) -> StatusSettings:
+    """What `octopus-telegraf status` reads: where the state is, and the GraphQL budget it is counted against."""
+    raw = _raw(env, overrides)
+    return StatusSettings(state_dir=raw["OCTO_STATE_DIR"] or default_state_dir(env),
+                          graphql_per_hour=number_of(raw, "OCTO_GRAPHQL_MAX_PER_HOUR", integer=True, minimum=1,
+                                                     maximum=100))
+
+
+def load(env, overrides: dict[str, str] | None = None, *, demo: bool = False, needs_account: str | None = None
+         ) -> Settings:
+    """Validate everything up front; the first problem found raises SettingsError."""
+    raw = _raw(env, overrides)
 
     if raw["OCTO_EVENTS"].lower() in ("true", "1", "yes") and not raw["OCTO_ACCOUNT_NUMBER"] and not demo:
         raise SettingsError("OCTO_EVENTS=true needs OCTO_ACCOUNT_NUMBER (the events are the account's)")

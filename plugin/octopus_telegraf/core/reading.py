@@ -68,6 +68,7 @@ class MeterReader:
         self.compare_names = compare_names
         self.days = DayPoints(prices)  # standing charges, daily bills
         self.wait_until: dict[str, float] = {}  # meter key -> monotonic time a long Retry-After ends
+        self.errors: dict[str, str] = {}  # meter key -> what its last gather met (for `status`)
         self.lookback_ns = int(settings.lookback_hours * HOUR_NS)
         self.budget_reached = False  # a meter stopped at OCTO_MAX_POINTS in this gather
         self.collector_lines: list[str] = []  # octopus_collector of each meter read in this gather
@@ -115,11 +116,14 @@ class MeterReader:
         requests_before, errors_before = self.client.requests_made, self.client.errors_seen
         lines = Batch(lambda pending, snapshot: self._commit(meter, pending, snapshot))
         ok = read
+        self.errors.pop(meter.key, None)
         waiting = self.wait_until.get(meter.key, 0) - time.monotonic()
         if not read:
             log.debug(f"{meter.fuel} {meter.direction} {meter.point}: waiting for the account to be read")
+            self.errors[meter.key] = "waiting for the account to be read"
         elif waiting > 0:
             log.debug(f"{meter.fuel} {meter.direction} {meter.point}: API asked to wait, {waiting:.0f}s left")
+            self.errors[meter.key] = f"the API asked to wait: {waiting / 60:.0f} min left"
         else:
             try:
                 self._read_consumption(meter, formatter, progress, period_from, budget, lines, now_ns)
@@ -130,7 +134,8 @@ class MeterReader:
                 if exc.wait_until:
                     self.wait_until[meter.key] = exc.wait_until
                 report(exc, f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: {exc}; "
-                            f"kept {len(lines)} points, will retry at the next gather")
+                            f"kept {len(lines)} points, will retry {log.next_gather()}")
+                self.errors[meter.key] = log.clip(str(exc), 200)
         progress.prune(self.lookback_ns)
         data_points = len(lines)
         if self.settings.schema == "octopus":  # printed as the gather ends, after the enrichments: its last line

@@ -16,6 +16,7 @@ from octopus_telegraf.base.deadline import time_share
 FIRST_WAIT = 60.0
 LONGEST_WAIT = 1800.0
 RECOVERED_AFTER = 3  # successes in a row that end an episode
+EVERY: list["Enrichment"] = []  # this process's boundaries, for `octopus-telegraf status`
 
 
 class Enrichment:
@@ -27,6 +28,19 @@ class Enrichment:
         self.in_episode = False
         self.good_runs = 0  # successes in a row since the episode began
         self.noted = False  # this run met a fault it handled itself: not a success
+        self.runs = 0
+        self.last_error: str | None = None  # of the episode under way
+        EVERY.append(self)
+
+    def status(self) -> dict:
+        """What `octopus-telegraf status` says of it: ok, waiting (until when, after what), or not run yet."""
+        if not self.runs:
+            return {"name": self.name, "state": "not run yet"}
+        if not self.in_episode:
+            return {"name": self.name, "state": "ok"}
+        left = self.wait_until - time.monotonic()
+        next_try = time.time_ns() + int(left * 1e9) if left > 0 else None
+        return {"name": self.name, "state": "waiting", "error": self.last_error, "next_try": next_try}
 
     def ready(self) -> bool:
         return time.monotonic() >= self.wait_until
@@ -35,7 +49,7 @@ class Enrichment:
         """`work(*args)` inside the boundary: its result, or None when it waits, is refused or fails."""
         if not self.ready():
             return None
-        self.noted = False
+        self.noted, self.runs = False, self.runs + 1
         try:
             if self.share is None:
                 result = work(*args)
@@ -45,7 +59,7 @@ class Enrichment:
         except BrokenPipeError:
             raise  # stdout is gone: the service ends, whoever noticed it
         except OutOfTime as exc:  # its share of this gather is spent: not a fault, it goes on at the next
-            log.debug(f"{self.name}: {exc}; it goes on at the next gather")
+            log.debug(f"{self.name}: {exc}; it goes on {log.next_gather()}")
             return None
         except BudgetSpent:
             return None  # the budget says so itself, once per episode
@@ -70,6 +84,7 @@ class Enrichment:
         """A fault its owner met and went round (a day without a price, say): one line per episode like any
         other, but no wait: the rest of its work goes on."""
         self.noted, self.good_runs = True, 0
+        self.last_error = log.clip(str(exc), 200)
         message = f"{self.name}: {exc}; it is asked again later, the rest carries on"
         (log.debug if self.in_episode else log.warn)(message)
         self.in_episode = True
@@ -86,7 +101,8 @@ class Enrichment:
             what, needs_user = str(exc), exc.needs_user
         else:  # an answer of a shape nobody expected, or a bug: either way, not the user's gather
             what, needs_user = f"unexpected answer ({type(exc).__name__}: {log.clip(str(exc), 120)})", False
-        when = f"in {wait / 60:.0f} min" if wait else "at the next gather"
+        self.last_error = log.clip(what, 200)
+        when = f"in {wait / 60:.0f} min" if wait and not log.once() else log.next_gather()
         message = f"{self.name}: {what}; it waits (next try {when}), the rest carries on"
         if self.in_episode:
             log.debug(message)

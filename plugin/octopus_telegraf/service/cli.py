@@ -57,6 +57,10 @@ COMMANDS = {
                  "OCTO_ELECTRIC_MPAN", "OCTO_ELECTRIC_SN", "OCTO_EXPORT_MPAN", "OCTO_EXPORT_SN", "OCTO_GAS_MPRN",
                  "OCTO_GAS_SN", "OCTO_GAS_UNIT", "VOLUME_CORRECTION", "CALORIFIC_VALUE", "JOULES_CONVERSION",
                  "OCTO_BACKFILL_FROM", "OCTO_DEMO_UNTIL")),
+    "status": ("is it working? Per meter the newest half-hour and its lag, the last gather and what it met, the "
+               "GraphQL calls of the last hour, what each extra waits for; --json for scripts. Exit status 1 when "
+               "data are late (no half-hour in 48 hours) or no service has gathered here",
+               ("--json",), ("OCTO_STATE_DIR", "OCTO_GRAPHQL_MAX_PER_HOUR")),
 }
 
 
@@ -92,6 +96,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
                         "block, uncommented"))
     parser.add_argument("--days", type=int, default=30, metavar="N", help=shown("--days", "with compare: how many "
                         "complete London days to add up (default 30)"))
+    parser.add_argument("--json", action="store_true", help=shown("--json", "with status: the same as JSON"))
     parser.add_argument("--version", action="version", version=f"octopus-telegraf {__version__}")
     for name, _, _ in SETTINGS:
         if name not in SECRET_SETTINGS:  # a key on the command line would show in `ps`
@@ -138,9 +143,21 @@ def _main(argv) -> int:
     if args.command == "sample-config":
         sys.stdout.write(sample_config(live=args.live))
         return 0
+    if args.json and args.command != "status":
+        log.error("--json goes with status")
+        return EXIT_BAD_CONFIG
     overrides = {name: getattr(args, name) for name, _, _ in SETTINGS if name not in SECRET_SETTINGS}
     for line in unknown_names(os.environ):  # first: a misspelt name may be why a setting below is missing
         log.warn(line)
+    if args.command == "status":  # reads the state directory only: no key, no meters needed
+        from octopus_telegraf.config.settings import status_settings
+        from octopus_telegraf.service.status import command
+
+        try:
+            return command(status_settings(os.environ, overrides), args.json)
+        except SettingsError as exc:
+            log.error(str(exc))
+            return EXIT_BAD_CONFIG
     try:
         settings = load(os.environ, overrides, demo=args.demo,
                         needs_account=args.command if args.command in ("discover", "live") else None)

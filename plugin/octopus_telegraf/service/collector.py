@@ -26,6 +26,7 @@ from octopus_telegraf.extras.comparisons.comparisons import Comparisons
 from octopus_telegraf.extras.enrichment import Enrichment
 from octopus_telegraf.prices.series import TariffCode
 from octopus_telegraf.prices.tariffs import Prices
+from octopus_telegraf.service import status
 
 PRE_REST_SHARE = 4.0  # seconds for the enrichments asked before the half-hours are priced, together
 EVENTS_SHARE = 15.0  # seconds a gather gives the Octoplus events, all three parts
@@ -65,6 +66,7 @@ class Collector:
         self.flex_boundary = Enrichment("Intelligent Octopus devices and planned dispatches", FLEX_SHARE)
         self.carbon_boundary = Enrichment("carbon intensity (OCTO_CARBON)")
         self.held_events: list[str] | None = None  # asked, but not printed yet for want of points
+        self.account_error: str | None = None  # what the last reading of the account met (for `status`)
 
     def _agreements(self, fuel: str, point: str):
         return self.account.agreements(fuel, point) if self.account else []
@@ -88,10 +90,12 @@ class Collector:
         if self.account.due():
             try:
                 self.account.refresh()
+                self.account_error = None
                 self.has_data = {}
                 log.info(f"account {self.account.number}: {len(self.account.points)} current meter points")
             except ApiError as exc:
-                report(exc, f"account {self.account.number}: {exc}; will retry at the next gather")
+                report(exc, f"account {self.account.number}: {exc}; will retry {log.next_gather()}")
+                self.account_error = log.clip(str(exc), 200)
                 if self.account.read_at is None:
                     return False
         if self.account.gas_units_due():
@@ -181,6 +185,7 @@ class Collector:
             except Exception as exc:  # a bug met by one meter must not stop the others
                 log.error(f"{meter.fuel} {meter.direction} meter {meter.point}/{meter.serial}: gather failed: "
                           f"{type(exc).__name__}: {exc}")
+                self.reader.errors[meter.key] = log.clip(f"gather failed: {type(exc).__name__}: {exc}", 200)
                 used, ok = 0, False
             budget = max(budget - used, 0)
             failed += not ok
@@ -195,7 +200,9 @@ class Collector:
             self._prune(octopus)
             self.state.save()  # the unit rates printed, and the rates pruned
         if self.budget_reached:
-            log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows on the next gathers")
+            log.info(f"OCTO_MAX_POINTS ({self.settings.max_points}) reached: the rest follows "
+                     f"{log.next_gather(many=True)}")
+        status.gathered(self, failed, time.monotonic() - started)
         return failed
 
     def _enrichments(self, budget: int) -> None:

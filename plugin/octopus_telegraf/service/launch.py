@@ -65,6 +65,11 @@ def run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_d
         kraken = Kraken(api, settings.api_key, Budget(directory, settings.graphql_per_hour))
     collector = _live_collector(settings, kraken, directory, dry_run) if live else \
         _collector(settings, api, kraken, directory, dry_run)
+    log.running_once(once)  # its lines speak of running it again, not of a next gather that never comes
+    if directory and not dry_run and not live:
+        from octopus_telegraf.service import status
+
+        status.started(directory)  # `octopus-telegraf status` knows it is waiting for its first gather
     service = Service(collector, signals, settings.loop_time, once=once)
     code = service.run()
     if once and service.failed and service.failed >= len(collector.meters):
