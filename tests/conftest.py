@@ -2,15 +2,10 @@
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import line_protocol_parser
 import pytest
@@ -24,6 +19,8 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 # clock change, here for the modules they import and, through demo_env(), for the commands they run.
 DEMO_UNTIL = "2025-11-03"
 os.environ["OCTO_DEMO_UNTIL"] = DEMO_UNTIL
+
+from influx import InfluxdFailed, find_influxd, running_influxd  # noqa: E402
 
 from fake_octopus import FakeOctopus  # noqa: E402
 
@@ -185,100 +182,15 @@ def consumption(points, meter=None) -> dict[int, dict]:
 
 # -- a real InfluxDB (Debian's influxdb 1.x package) on loopback ----------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Influx:
-    def __init__(self, url: str):
-        self.url = url
-
-    def _call(self, path: str, params: dict, data: bytes | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(f"{self.url}{path}?{urllib.parse.urlencode(params)}", data=data,
-                                         method="POST" if data is not None else "GET")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def create_database(self, name: str):
-        status, body = self._call("/query", {"q": f'CREATE DATABASE "{name}"'}, data=b"")
-        assert status == 200, body
-
-    def write(self, database: str, lines: list[str]) -> list[int]:
-        statuses = []
-        for index in range(0, len(lines), 5000):
-            status, body = self._call("/write", {"db": database, "precision": "ns"},
-                                      ("\n".join(lines[index:index + 5000]) + "\n").encode())
-            assert status == 204, f"InfluxDB refused the batch: {status} {body[:300]!r}"
-            statuses.append(status)
-        return statuses
-
-    def query(self, database: str, q: str) -> list[dict]:
-        import json
-
-        status, body = self._call("/query", {"db": database, "q": q, "epoch": "ns"})
-        assert status == 200, body
-        result = json.loads(body)["results"][0]
-        assert "error" not in result, result
-        rows = []
-        for series in result.get("series", []):
-            for values in series["values"]:
-                row = dict(zip(series["columns"], values, strict=True))
-                row.update(series.get("tags", {}))
-                rows.append(row)
-        return rows
-
-
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory):
-    influxd = shutil.which("influxd") or ("/usr/bin/influxd" if os.path.exists("/usr/bin/influxd") else None)
+    influxd = find_influxd()
     if not influxd:
         if IN_CI:
             pytest.fail("influxd is not installed, and CI=true forbids skipping the InfluxDB round trip")
         pytest.skip("influxd not found: install Debian's influxdb package (apt-get install influxdb) to run this")
-    root = tmp_path_factory.mktemp("influxdb")
-    http_port, bind_port = _free_port(), _free_port()
-    config = root / "influxdb.conf"
-    config.write_text(f"""
-reporting-disabled = true
-bind-address = "127.0.0.1:{bind_port}"
-[meta]
-  dir = "{root}/meta"
-[data]
-  dir = "{root}/data"
-  wal-dir = "{root}/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:{http_port}"
-  log-enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-""")
-    log = open(root / "influxd.log", "wb")
-    proc = subprocess.Popen([influxd, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{http_port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=1) as response:
-                if response.status == 204:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"influxd did not start: {(root / 'influxd.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    yield Influx(url)
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        with running_influxd(influxd, tmp_path_factory.mktemp("influxdb")) as influx:
+            yield influx
+    except InfluxdFailed as exc:
+        pytest.fail(str(exc))

@@ -312,3 +312,15 @@ def test_an_odd_product_list_leaves_the_bill_printed(fake, compared, fault):
     assert len(said) <= len(families), said  # one line per comparison and episode at most
     if fault["kind"] in ("status", "html"):  # one failed list (its retries), not one per comparison
         assert len([r for r in fake.requests if r.path == "/v1/products/"]) <= 3
+
+
+def test_a_compared_tariff_without_prices_keeps_its_row_with_the_reason(fake, compared):
+    for code in (TRACKER, GAS_TRACKER):  # Tracker publishes no rate: its rows say so
+        fake.inject("status", path=f"{code}/standard-unit-rates", times=10_000, status=404)
+    result = run_once({**compared, "OCTO_RETRY_PAUSE": "0"}, args=("compare", "--days", "5"))
+    out = result.stdout.decode()
+    rows = [line for line in out.splitlines() if line.startswith("  tracker ")]
+    assert len(rows) == 2, out  # electricity and gas: neither vanished
+    assert all("  -  " in row and "not priced: no prices: the tariff" in row for row in rows), rows
+    (agile,) = [line for line in out.splitlines() if line.startswith("  agile ")]
+    assert "not priced" not in agile  # the others are priced as ever

@@ -6,19 +6,19 @@ axis, labels that tell the series apart, thresholds only where a colour means so
 
 import json
 import re
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from influx import default_window, fill_macros
 from octopus_telegraf.base.timeutil import london_day_start
 from octopus_telegraf.demo.tariffs import DEMO_END_NS, DEMO_START_NS
 
 from conftest import parse, run_once
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "telegraf" / "grafana" / "dashboards" / "octopus-energy.json"
-RELATIVE = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +46,8 @@ def annotations():
 
 
 def window(panel) -> tuple[int, int]:
-    """The time range Grafana would ask for, in ms: the demo's four weeks, or the panel's own relative time."""
-    now_ms = time.time_ns() // 10**6
-    relative = panel.get("timeFrom")
-    if relative == "now/d":
-        return london_day_start(time.time_ns()) // 10**6, now_ms
-    if relative:
-        return now_ms - RELATIVE[relative] * 1000, now_ms
-    return DEMO_START_NS // 10**6, DEMO_END_NS // 10**6
-
-
-def fill_macros(query: str, start_ms: int, end_ms: int) -> str:
-    return (query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
-            .replace("${__from}", str(start_ms)).replace("${__to}", str(end_ms)).replace("$__interval", "30m")
-            .replace("$meter", ".*"))  # the meter variable's "All"
+    """The time range Grafana would ask for, in ms: the pinned demo's four weeks, or the panel's own."""
+    return default_window(panel, (DEMO_START_NS // 10**6, DEMO_END_NS // 10**6))
 
 
 @pytest.mark.parametrize("panel", panels(), ids=lambda panel: panel["title"])
@@ -144,44 +132,69 @@ def test_the_compare_panels_show_yours_beside_each_tariff_and_the_daily_differen
     assert shown == pytest.approx(dict(daily), abs=1e-6)
 
 
+DOCKER_SHIM = """import os, subprocess, sys
+args = sys.argv[1:]
+assert args[:3] == ["compose", "exec", "-T"] and args[3] == "telegraf", args  # the stack's plugin container
+assert os.path.basename(os.getcwd()) == "telegraf", "docker compose runs beside docker-compose.yml"
+command = [a.replace("PATH=/usr/local/bin:", f"PATH={os.environ['PLUGIN_BIN']}:") for a in args[4:]]
+sys.exit(subprocess.run(command).returncode)  # the image's /usr/local/bin is where pip put the command
+"""
+CURL_SHIM = """import os, sys, urllib.parse, urllib.request
+args, headers, data, url = sys.argv[1:], [], None, None
+for i, a in enumerate(args):
+    if a == "-H": headers.append(args[i + 1])
+    elif a == "--data-binary": data = open(args[i + 1].removeprefix("@"), "rb").read()
+    elif a.startswith("http"): url = a
+if f"Authorization: Token {os.environ['EXPECTED_TOKEN']}" not in headers: sys.exit(22)  # InfluxDB: 401
+query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+assert urllib.parse.urlsplit(url).path == "/api/v2/write" and query["precision"] == ["ns"], url
+target = f"{os.environ['INFLUX_URL']}/write?db={query['bucket'][0]}&precision=ns"  # InfluxDB 1's own write
+urllib.request.urlopen(urllib.request.Request(target, data=data, method="POST"), timeout=30)
+"""
+
+
 @pytest.fixture(scope="module")
 def loaded_today(influxdb, tmp_path_factory):
-    """The README's demo load, as a new user runs it: the demo up to today (not pinned), main and live, into
-    a database of its own; and the user's own database beside it, with no demo in it."""
-    env = {"PATH": __import__("os").environ["PATH"], "HOME": str(tmp_path_factory.mktemp("home")),
-           "OCTO_DEMO_UNTIL": ""}
-    lines = []
-    for args in (("--demo", "--once"), ("--demo", "live", "--once")):
-        result = run_once(env, args=args)
-        assert result.returncode == 0, result.stderr
-        lines += result.stdout.decode().splitlines()
+    """The README's demo load, run as written in a shell that has only telegraf/.env: `docker` and `curl`
+    stand in for the stack (the plugin's own command in the container; InfluxDB 1's write for InfluxDB 2's),
+    and curl answers 401 unless the token is the one in telegraf/.env. Into the demo's bucket; the user's own
+    bucket beside it gets none of it."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import COMMAND
+
+    root = tmp_path_factory.mktemp("checkout")
+    (root / "telegraf").mkdir()
+    example = (README.parent / "telegraf" / ".env.example").read_text()
+    (root / "telegraf" / ".env").write_text(example.replace("INFLUXDB_DEMO_BUCKET=octopus-demo",
+                                                            "INFLUXDB_DEMO_BUCKET=octopus_demo"))
+    shims = root / "bin"
+    shims.mkdir()
+    for name, text in (("docker", DOCKER_SHIM), ("curl", CURL_SHIM)):
+        (shims / name).write_text(f"#!{sys.executable}\n{text}")
+        (shims / name).chmod(0o755)
     influxdb.create_database("octopus_demo")
-    influxdb.write("octopus_demo", lines)
-    influxdb.create_database("octopus_own")
+    influxdb.create_database("octopus")  # the user's own
+    token = next(line.split("=", 1)[1] for line in example.splitlines() if line.startswith("INFLUXDB_TOKEN="))
+    block = re.findall(r"```sh\n(.*?)```", README.read_text().split("## Dashboard", 1)[1], re.S)[0]
+    result = subprocess.run(["bash", "-euc", block], cwd=root, capture_output=True, timeout=120, env={
+        "PATH": f"{shims}:/usr/bin:/bin", "HOME": str(root), "PLUGIN_BIN": os.path.dirname(COMMAND),
+        "INFLUX_URL": influxdb.url, "EXPECTED_TOKEN": token})
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
     return influxdb
-
-
-def default_window(panel) -> tuple[int, int]:
-    """The dashboard's default range (now-7d to now+1d), or the panel's own relative time, in ms."""
-    now_ms = time.time_ns() // 10**6
-    relative = panel.get("timeFrom")
-    if relative == "now/d":
-        return london_day_start(time.time_ns()) // 10**6, now_ms
-    if relative:
-        return now_ms - RELATIVE[relative] * 1000, now_ms
-    dashboard = json.loads(DASHBOARD.read_text())
-    assert dashboard["time"] == {"from": "now-7d", "to": "now+1d"}
-    return now_ms - 7 * 86400 * 1000, now_ms + 86400 * 1000
 
 
 @pytest.mark.parametrize("panel", panels(), ids=lambda panel: panel["title"])
 def test_every_panel_has_data_over_the_default_range_after_the_readme_demo_load(loaded_today, panel):
+    assert json.loads(DASHBOARD.read_text())["time"] == {"from": "now-7d", "to": "now+1d"}  # default_window's
     for target in panel["targets"]:
         query = fill_macros(target["query"], *default_window(panel))
         rows = loaded_today.query("octopus_demo", query)
         values = [v for row in rows for k, v in row.items() if k != "time" and isinstance(v, (int, float))]
         assert values, f"{panel['title']}: no data over the default range for {target['query']}"
-        assert not loaded_today.query("octopus_own", query)  # the user's own data source: none of the demo
+        assert not loaded_today.query("octopus", query)  # the user's own data source: none of the demo
 
 
 UNIT_WORDS = {"£": "currencyGBP", "m³": "m3", "kWh": "kwatth", "kg": "masskg"}

@@ -30,7 +30,7 @@ def demo_schema(tmp_path) -> dict:
 
 
 def readme_schema() -> dict:
-    section = README.read_text().split("## Output schema", 1)[1].split("\n## ", 1)[0]
+    section = (README.parent / "docs" / "schema.md").read_text()
     schema = {}
     for row in re.findall(r"^\| `(octopus_[a-z_]+)` \|([^|]*)\|([^|]*)\|", section, re.M):
         measurement, tags, fields = row

@@ -27,7 +27,7 @@ def compare_table(settings, client, account, days: int, out, start_ns: int | Non
     if not actual:
         out.write("No complete day of data to compare yet.\n")
         return 1
-    names = [item.name for item in settings.compare]
+    applying = {(m.fuel, m.direction, m.point): collector.comparisons.names(m) for m in collector.meters}
     for meter, by_day in sorted(actual.items()):
         chosen = sorted(by_day)[-days:]
         fuel, direction, point = meter
@@ -36,9 +36,10 @@ def compare_table(settings, client, account, days: int, out, start_ns: int | Non
                   f"{london_date(chosen[0])} to {london_date(chosen[-1])}\n")
         base = sum(by_day[day] for day in chosen)
         rows = [("your tariffs", f"{base:.2f}", "", "")]
-        for name in names:
+        for name in applying.get(meter, []):
             priced = [day for day in chosen if (meter, name, day) in compared]
-            if not priced:
+            if not priced:  # the row stays, with the reason: a tariff that vanished would read as no answer
+                rows.append((name, "-", f"not priced: {_reason(collector, name)}", ""))
                 continue
             total = sum(compared[(meter, name, day)] for day in priced)
             base_same = sum(by_day[day] for day in priced)  # like for like when days are missing
@@ -54,6 +55,14 @@ def compare_table(settings, client, account, days: int, out, start_ns: int | Non
             out.write("  " + "  ".join(text.ljust(width) for text, width in zip(row[:3], widths, strict=True))
                       + "  " + row[3] + "\n")
     return 0
+
+
+def _reason(collector, name: str) -> str:
+    """Why a comparison priced none of the days, in a few words (its W! line has the detail)."""
+    boundary = collector.comparisons.boundaries.get(name)
+    if boundary is not None and boundary.last_error:
+        return "no prices: the tariff's rates for these days could not be had (see the W! line)"
+    return "no prices: nothing of it was on sale in these days"
 
 
 def _totals(lines: list[str]):
