@@ -98,7 +98,9 @@ def test_state_file_is_private_and_restart_repeats_nothing(fake, three_meters, l
     path = tmp_path / "state" / "state.json"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
-    assert {p.name for p in path.parent.iterdir()} == {"state.json", "main.lock"}  # no temporary files left
+    # no temporary files left; status.json is what `octopus-telegraf status` reads, private like the state
+    assert {p.name for p in path.parent.iterdir()} == {"state.json", "main.lock", "status.json"}
+    assert stat.S_IMODE(os.stat(path.parent / "status.json").st_mode) == 0o600
     again = launch(three_meters)
     again.gather(3)
     again.stop()

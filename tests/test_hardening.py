@@ -328,7 +328,8 @@ def test_temporary_files_left_by_kills_are_removed_at_start(two_meters, tmp_path
         (tmp_path / "state" / name).write_text("{")
     assert run_once({**two_meters, "OCTO_MAX_POINTS": "100"}).returncode == 0
     # live's own save, beside it, is live's to clear
-    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [".live.json-ghi.tmp", "main.lock", "state.json"]
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [".live.json-ghi.tmp", "main.lock", "state.json",
+                                                                        "status.json"]
 
 
 def test_loop_time_with_stdin_at_dev_null_keeps_gathering(two_meters):
@@ -365,7 +366,7 @@ def test_network_errors_name_the_host_and_the_cause(two_meters):
 def test_the_point_budget_stopping_a_gather_is_one_info_line(two_meters):
     stopped = run_once({**two_meters, "OCTO_MAX_POINTS": "100"}).stderr.decode().splitlines()
     assert [line for line in stopped if "reached" in line] == [
-        "I! OCTO_MAX_POINTS (100) reached: the rest follows on the next gathers"]
+        "I! OCTO_MAX_POINTS (100) reached: the rest follows when it is run again"]  # --once: no next gather
     whole = run_once({**two_meters, "OCTO_BACKFILL_FROM": "2024-04-30"}).stderr.decode()
     assert "reached" not in whole
 
