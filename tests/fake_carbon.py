@@ -9,6 +9,8 @@ import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from fake_octopus import QUICK_STOP
+
 HALF_HOUR_NS = 1800 * 10**9
 DAY_NS = 86400 * 10**9
 
@@ -41,7 +43,7 @@ class FakeCarbon:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.server.handle_error = lambda request, address: None
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs=QUICK_STOP, daemon=True).start()
 
     @property
     def url(self) -> str:

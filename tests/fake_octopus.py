@@ -23,6 +23,8 @@ from dateutil import tz
 LONDON = tz.gettz("Europe/London")
 UTC = timezone.utc
 HALF_HOUR_NS = 1_800_000_000_000
+# serve_forever looks for shutdown() this often: its default (0.5 s) was up to a second per test's teardown
+QUICK_STOP = {"poll_interval": 0.05}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -152,11 +154,11 @@ class FakeOctopus:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         self.server.handle_error = lambda request, address: None  # clients killed mid-request are expected
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs=QUICK_STOP, daemon=True)
         self.thread.start()
         self.backend = ThreadingHTTPServer(("127.0.0.1", 0), self._backend_class())
         self.backend.daemon_threads = True
-        threading.Thread(target=self.backend.serve_forever, daemon=True).start()
+        threading.Thread(target=self.backend.serve_forever, kwargs=QUICK_STOP, daemon=True).start()
 
     @property
     def backend_url(self) -> str:
