@@ -159,3 +159,16 @@ def test_a_request_tried_once_does_not_say_after_1_attempts(fake, plugin_env):
     result = run_once({**plugin_env, **meter_env(IMPORT), "OCTO_BACKFILL_FROM": "2024-03-01", "OCTO_RETRY_PAUSE": "0"})
     stderr = result.stderr.decode()
     assert "after 3 attempts" in stderr and "after 1 attempts" not in stderr
+
+
+def test_the_readme_points_only_at_what_a_user_can_see_and_says_where_the_logs_are():
+    text = README.read_text()
+    for hidden in ("SPEC", "<this repository's URL>", "performance issue", "the project's issue"):
+        assert hidden not in text, hidden
+    assert "journalctl -u telegraf" in text and "docker compose logs telegraf" in text
+    assert "octopus-telegraf status" in text and "Exit statuses" in text
+    assert (README.parent / "LICENSE").read_text().startswith("MIT License")
+    for link in re.findall(r"\]\(((?:docs|telegraf)/[^)#]+)\)", text):
+        assert (README.parent / link).exists(), link  # every file it links to is in the repository
+    developer = ("## The REST half first", "## Performance", "## Layout")
+    assert not any(heading in text for heading in developer)  # those are in docs/ now
