@@ -108,6 +108,13 @@ class FakeCarbon:
                     entries.append({"from": render(start), "to": render(start + HALF_HOUR_NS), "intensity": value})
                 body = {"data": entries} if national else \
                     {"data": {"regionid": region, "shortname": "Fake", "data": entries}}
+                if fault == "empty":  # a 200 with no half-hour in it (the API has nothing for now)
+                    body = {"data": []} if national else {"data": {"regionid": region, "data": []}}
+                if fault == "huge":  # 10,000 entries, nearly all outside the span asked
+                    extra = [{"from": render(low - (i + 1) * HALF_HOUR_NS), "to": render(low - i * HALF_HOUR_NS),
+                              "intensity": {"forecast": 1, "index": "low"}} for i in range(10_000)]
+                    body = {"data": extra + entries} if national else {"data": {"regionid": region,
+                                                                               "data": extra + entries}}
                 if fault == "shape":  # by region, `data` as a list: the national shape where an object belongs
                     body = {"data": [body["data"]]} if not national else {"data": {"data": entries}}
                 return self._send(200, json.dumps(body).encode())

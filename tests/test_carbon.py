@@ -82,9 +82,9 @@ def test_no_octopus_credential_ever_reaches_the_carbon_host(fake, carbon, carbon
         assert headers.get("User-Agent", "").startswith("octopus-telegraf/")
 
 
-@pytest.mark.parametrize("fault", ["500", "html", "429", "shape", "drip"])
+@pytest.mark.parametrize("fault", ["500", "html", "429", "shape", "drip", "empty"])
 def test_a_fault_costs_one_line_and_no_half_hour_and_co2_follows(fake, carbon, carbon_env, fault):
-    carbon.faults = [fault] * 3  # and the retries of this gather
+    carbon.faults = [fault] * 10  # and the retries of this gather, or every call of it (an empty answer)
     env = {**carbon_env, "OCTO_HTTP_TIMEOUT": "3"}
     first = run_once(env)
     assert first.returncode == 0
@@ -94,10 +94,24 @@ def test_a_fault_costs_one_line_and_no_half_hour_and_co2_follows(fake, carbon, c
     assert len(problems(first)) <= 1, problems(first)
     carbon.faults = []
     path = os.path.join(env["OCTO_STATE_DIR"], "state.json")  # the episode's back-off is per process: a restart
+    state = json.load(open(path))
+    state["carbon"]["checked"] = None  # an hour later: an empty answer was never taken as final
+    json.dump(state, open(path, "w"))
     second = run_once(env)
     assert second.returncode == 0 and json.load(open(path))["carbon"]["half_hours"]
     again = of(influx_view(parse(second.stdout.decode().splitlines())), "octopus_consumption")
     assert sorted(again) == sorted(halves) and all("co2_kg" in f for f in again.values())
+
+
+def test_an_answer_of_10000_half_hours_keeps_only_those_asked(fake, carbon, carbon_env):
+    carbon.faults = ["huge"] * 3
+    result = run_once(carbon_env)
+    assert result.returncode == 0 and not problems(result)
+    view = influx_view(parse(result.stdout.decode().splitlines()))
+    assert all("co2_kg" in fields for fields in of(view, "octopus_consumption").values())
+    printed = of(view, "octopus_carbon")
+    assert printed and all(fields["intensity_g"] != 1 for fields in printed.values())  # none from outside the span
+    assert min(printed) >= min(fake.data(*IMPORT))
 
 
 def test_a_long_backfill_asks_14_days_a_call_10_calls_a_gather(fake, carbon, charge_cap):  # noqa: F811

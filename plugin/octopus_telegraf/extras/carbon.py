@@ -74,15 +74,15 @@ class Carbon:
         return True
 
     # -- asking -----------------------------------------------------------------------------------
-    def refresh(self, want_from_ns: int, now_ns: int, lookback_ns: int) -> None:
+    def refresh(self, want_from_ns: int, now_ns: int) -> None:
         """Ask what is due (see the module's text). Raises ApiError or ShapeError: the boundary's to report;
         what the calls before brought is kept."""
         try:
-            self._refresh(floor_half_hour(want_from_ns), now_ns, lookback_ns)
+            self._refresh(floor_half_hour(want_from_ns), now_ns)
         finally:
             self._keep_table()
 
-    def _refresh(self, want_from: int, now_ns: int, lookback_ns: int) -> None:
+    def _refresh(self, want_from: int, now_ns: int) -> None:
         until = floor_half_hour(now_ns) + AHEAD_NS
         store, calls = self.store, 0
         if store["from"] is None:
@@ -97,9 +97,10 @@ class Carbon:
             store["to"], calls = high, calls + 1
         if calls >= CALLS_PER_GATHER:
             return  # the rest at the next gather
-        open_from = self._first_open(now_ns - lookback_ns, now_ns)
+        # the look-back: what the REST half reads again from `want_from` on, and may print again with co2_kg
+        open_from = self._first_open(want_from, now_ns)
         if open_from is not None and due(store["checked"], CHECK_EVERY_S):
-            self._ask(max(open_from, now_ns - CALL_SPAN_NS), floor_half_hour(now_ns) + HALF_HOUR_NS, now_ns)
+            self._ask(open_from, min(open_from + CALL_SPAN_NS, floor_half_hour(now_ns) + HALF_HOUR_NS), now_ns)
             store["checked"] = stamp()
         today = london_day_start(now_ns)
         if london_minute_of_day(now_ns) >= NEXT_DAY_FROM_MINUTE and store["ahead_day"] != today:
@@ -107,13 +108,24 @@ class Carbon:
             store["ahead_day"] = today
 
     def _first_open(self, from_ns: int, now_ns: int) -> int | None:
-        """The first past half-hour from `from_ns` known but without its final value."""
-        for start, (intensity, _, _, flags) in self._records(from_ns):
+        """The first past half-hour from `from_ns` (within what was asked) without its final value: known but
+        a forecast, or not in any answer (an empty answer may be a passing one: never taken as final)."""
+        store = self.store
+        if store["from"] is None:
+            return None
+        for start in range(max(floor_half_hour(from_ns), store["from"]), min(store["to"], now_ns), HALF_HOUR_NS):
             if start + HALF_HOUR_NS > now_ns:
                 break
-            if intensity != NONE and not flags & FINAL:
+            record = self._record(start)
+            if record is None or record[0] == NONE or not record[3] & FINAL:
                 return start
         return None
+
+    def _record(self, start_ns: int) -> tuple | None:
+        base = self.store["base"]
+        if base is None or not 0 <= (i := (start_ns - base) // HALF_HOUR_NS) < len(self.table) // RECORD.size:
+            return None
+        return RECORD.unpack_from(self.table, i * RECORD.size)
 
     def _ask(self, low_ns: int, high_ns: int, now_ns: int) -> None:
         if self.source == "regional":
@@ -154,14 +166,8 @@ class Carbon:
 
     # -- using -----------------------------------------------------------------------------------
     def intensity_at(self, start_ns: int) -> int | None:
-        base = self.store["base"]
-        if base is None:
-            return None
-        i = (start_ns - base) // HALF_HOUR_NS
-        if not 0 <= i < len(self.table) // RECORD.size:
-            return None
-        intensity = RECORD.unpack_from(self.table, i * RECORD.size)[0]
-        return None if intensity == NONE else intensity
+        record = self._record(start_ns)
+        return None if record is None or record[0] == NONE else record[0]
 
     def lines(self, budget: int):
         """octopus_carbon points new or changed since printed (at most `budget`), and the function that keeps

@@ -168,7 +168,7 @@ class Collector:
             now_ns = time.time_ns()
             want_from = min((self.reader.read_from(m, now_ns) for m in self.meters if _carbon_meter(m)), default=now_ns)
             with time_share(max(PRE_REST_SHARE - (time.monotonic() - started), 0.5)):
-                self.carbon_boundary.run(self.carbon.refresh, want_from, now_ns, self.reader.lookback_ns)
+                self.carbon_boundary.run(self.carbon.refresh, want_from, now_ns)
         failed = 0
         self.reader.budget_reached = False
         self.reader.collector_lines = []
