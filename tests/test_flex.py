@@ -140,3 +140,39 @@ def test_no_device_call_without_an_intelligent_agreement_and_a_damaged_section_i
     calls = len(fake.graphql_calls)
     run_once({**iog, "OCTO_STATE_DIR": iog["OCTO_STATE_DIR"] + "-plain"})
     assert not [c for c in fake.graphql_calls[calls:] if "devices(" in c["query"] or "Planned" in c["query"]]
+
+
+def test_lists_past_their_ceilings_are_cut_with_one_line(fake, iog):  # noqa: F811
+    fake.graphql_now_ns = london(2024, 3, 2, 16)
+    cars = [{**CAR, "id": f"00000000-0000-0000-0000-{i:012d}"} for i in range(10_000)]
+    fake.flex_devices = cars
+    slots = [{"start": NOW + i * 1800 * 10**9, "end": NOW + (i + 1) * 1800 * 10**9, "type": "SMART",
+              "energyAddedKwh": "-1"} for i in range(10_000)]
+    fake.planned = {car["id"]: slots for car in cars}
+    result = run_once(iog)
+    points = parse(result.stdout.decode().splitlines())
+    asked = [call for call in fake.graphql_calls if "flexPlannedDispatches" in call.get("query", "")]
+    assert len(devices(points)) == 20 and len(asked) <= 20  # never 10,000 calls, whatever the budget says
+    per_device = {}
+    for point in points:
+        if point["measurement"] == "octopus_planned_dispatch":
+            per_device[point["tags"]["device_id"]] = per_device.get(point["tags"]["device_id"], 0) + 1
+    assert per_device and max(per_device.values()) <= 200  # the latest 200 slots of each
+    warned = [line for line in result.stderr.decode().splitlines() if line.startswith(("W! ", "E! "))]
+    assert len(warned) == 1 and "10000 listed; the first 20 are kept" in warned[0], warned
+    assert consumption(points, IMPORT)  # and the half-hours, as ever
+
+
+def test_a_rate_limit_on_planned_dispatches_pauses_graphql_and_leaves_rest_alone(fake, iog):  # noqa: F811
+    fake.graphql_now_ns = london(2024, 3, 2, 16)
+    fake.flex_devices = [CAR]
+    fake.planned = {CAR["id"]: "KT-CT-1199"}  # "Too many requests", on this field alone
+    result = run_once(iog)
+    assert result.returncode == 0 and consumption(parse(result.stdout.decode().splitlines()), IMPORT)
+    assert any("rate limited" in line for line in result.stderr.decode().splitlines() if line.startswith("W! "))
+    calls = len(fake.graphql_calls)
+    age_the_asked_times(iog)
+    fake.planned = {CAR["id"]: TONIGHT[:1]}
+    again = run_once(iog)  # the pause is kept in the state directory's ledger: nothing asked yet
+    assert len(fake.graphql_calls) == calls and again.returncode == 0
+    assert consumption(parse(again.stdout.decode().splitlines()), IMPORT) is not None

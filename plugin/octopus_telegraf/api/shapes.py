@@ -1,9 +1,24 @@
 """The shape of an answer: what a GraphQL or REST answer must be before anything reads it. A wrong shape is
 a ShapeError, which the enrichment boundary reports once per episode."""
 
+from octopus_telegraf.base import log
+
 
 class ShapeError(ValueError):
     """An answer that is not of the shape asked for (GraphQL or REST)."""
+
+
+class Ceiling:
+    """Listed answers have ceilings: an answer cut to one is an answer, not a fault. One W! the first time
+    in this process (`who`: whose answer), D! after."""
+
+    def __init__(self, who: str):
+        self.who = who
+        self.told = False
+
+    def cut(self, message: str) -> None:
+        (log.debug if self.told else log.warn)(f"{self.who}: {message}")
+        self.told = True
 
 
 def listed(data, *path) -> list[dict]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from datetime import time as clock
 
 from octopus_telegraf.api.faults import origin
-from octopus_telegraf.api.shapes import ShapeError, listed
+from octopus_telegraf.api.shapes import Ceiling, ShapeError, listed
 from octopus_telegraf.base import log
 from octopus_telegraf.base.clock import due
 from octopus_telegraf.base.clock import stamp as now_stamp
@@ -53,7 +53,7 @@ class Events:
                 if key in store:
                     log.warn(f"state: the Octoplus `{key}` section is damaged; dropped")
                 store[key] = {}
-        self.ceiling_told = False
+        self.ceiling = Ceiling("Octoplus")
         self.parts = {name: Enrichment(title) for name, title in (
             ("events", "Octoplus events"), ("points", "Octopoints"), ("nights", "Greener Nights"))}
         self.pending: list[tuple[str, str, list]] = []  # (kind of record, key, values) to keep once printed
@@ -104,7 +104,7 @@ class Events:
                     sessions[f"{kind}|{code}|{start_ns}"] = (code, start_ns, values)
             newest = sorted(sessions.items(), key=lambda item: item[1][1])[-LISTED_EVENTS:]
             if len(sessions) > LISTED_EVENTS:
-                self._ceiling(f"{len(sessions)} {kind} sessions listed where {LISTED_EVENTS} were asked for; "
+                self.ceiling.cut(f"{len(sessions)} {kind} sessions listed where {LISTED_EVENTS} were asked for; "
                               f"the newest {LISTED_EVENTS} are kept")
             for key, (code, start_ns, values) in newest:
                 if self.store["events"].get(key) != values:
@@ -159,7 +159,7 @@ class Events:
                 if parsed[3]:
                     flagged_in_answer.add(parsed[0])
         if len(nights) > LISTED_NIGHTS:
-            self._ceiling(f"{len(nights)} Greener Nights listed; the first {LISTED_NIGHTS} are kept")
+            self.ceiling.cut(f"{len(nights)} Greener Nights listed; the first {LISTED_NIGHTS} are kept")
         for day in sorted(nights)[:LISTED_NIGHTS]:
             _, score, index, flagged = nights[day]
             old = self.store["nights"].get(day)
@@ -172,11 +172,6 @@ class Events:
                 self.pending.append(("nights", day, values))
         self._asked("nights")
         return out
-
-    def _ceiling(self, message: str) -> None:
-        """One line the first time an answer is cut to its ceiling in this process, D! after."""
-        (log.debug if self.ceiling_told else log.warn)(f"Octoplus: {message}")
-        self.ceiling_told = True
 
     def _forget_old(self) -> None:
         """Keep what the API may list again (its last 50 sessions a campaign, a few nights ahead), no more."""

@@ -10,7 +10,7 @@ import math
 import time
 
 from octopus_telegraf.api.graphql import GraphQLError
-from octopus_telegraf.api.shapes import ShapeError
+from octopus_telegraf.api.shapes import Ceiling, ShapeError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.clock import due, is_stamp, stamp
 from octopus_telegraf.base.lineprotocol import LineProtocolError, escape_key, float_text, format_value, tag_prefix
@@ -22,6 +22,7 @@ PLANNED_EVERY_S = 600  # per device: the field allows 5 calls a minute per user,
 NO_PLANS_CODE = "KT-CT-4340"  # "Unable to fetch planned dispatches": no news, not "none planned"
 KEPT_AFTER_END_NS = 24 * 3600 * NS_PER_SECOND
 MOST_PLANNED = 200  # per device: a few days of slots, several times over
+MOST_DEVICES = 20  # a home's chargers and cars, several times over: each LIVE one costs a call per gather
 DEVICES_QUERY = ("query FlexDevices($account: String!) { devices(accountNumber: $account) "
                  "{ id deviceType provider status { current currentState isSuspended } } }")
 PLANNED_QUERY = ("query Planned($id: String!) { flexPlannedDispatches(deviceId: $id) "
@@ -74,6 +75,7 @@ class FlexDevices:
         self.kraken = kraken
         self.account_number = account_number
         self.store = checked(store)
+        self.ceiling = Ceiling("Intelligent Octopus")
 
     def refresh(self, now_ns: int | None = None) -> None:
         """Ask what is due. Raises what the API or the answer's shape meets: the boundary's to report."""
@@ -84,7 +86,9 @@ class FlexDevices:
             if not isinstance(listed, list):
                 raise ShapeError(f"devices is a {type(listed).__name__}, not a list")
             devices = {}
-            for raw in listed:
+            if len(listed) > MOST_DEVICES:
+                self.ceiling.cut(f"devices: {len(listed)} listed; the first {MOST_DEVICES} are kept")
+            for raw in listed[:MOST_DEVICES]:
                 try:
                     device_id, values = parse_device(raw)
                 except (ShapeError, LineProtocolError) as exc:
@@ -118,6 +122,9 @@ class FlexDevices:
             except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
                 continue
             plans[str(start)] = plan
+        if len(plans) > MOST_PLANNED:
+            self.ceiling.cut(f"planned dispatches of {device_id}: {len(plans)} listed; the {MOST_PLANNED} latest "
+                          "are kept")
         known = self.store["plans"].get(device_id, {})
         for key, plan in known.items():
             if key not in plans and int(key) > now_ns:  # vanished before its start: cancelled
