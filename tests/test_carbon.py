@@ -245,3 +245,19 @@ def test_the_kept_half_hours_reprint_on_change_survive_a_restart_and_a_damaged_t
     log.drain()
     assert damaged.intensity_at(t0) is None and damaged.store["from"] is None  # all of it asked again
     assert [line[:2] for line in capfd.readouterr().err.splitlines()] == ["W!"]
+
+
+def test_a_stop_while_carbon_lines_fill_an_unread_stdout_exits_0_within_3s(fake, carbon, carbon_env):
+    import signal
+
+    from test_hardening import stop_and_time, unread_child
+
+    proc = unread_child(carbon_env, stderr_read=True)  # Telegraf hung: nobody reads stdout
+    proc.stdin.write(b"\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 10
+    while len(carbon.requests) < 4 and time.monotonic() < deadline:  # ~45 days asked: 2,000 lines to print
+        time.sleep(0.05)
+    time.sleep(0.5)  # the REST lines fit the 64 KiB pipe; octopus_carbon's fill it and the write blocks
+    code, elapsed = stop_and_time(proc, signal.SIGTERM)
+    assert code == 0 and elapsed < 3.0
