@@ -215,14 +215,14 @@ def test_off_costs_nothing_not_even_the_import(carbon_env, carbon):
 
 def test_the_kept_half_hours_reprint_on_change_survive_a_restart_and_a_damaged_table_is_dropped(capfd):
     from octopus_telegraf.base import log
-    from octopus_telegraf.extras.carbon import Carbon
+    from octopus_telegraf.extras.carbon.carbon import Carbon
 
     t0 = london(2026, 10, 25)  # the clock change: the table counts UTC half-hours, never London's
     store = {}
     kept = Carbon(None, "regional", store)
     kept.set_region("C")
-    kept._set(t0, 100, 90, 2, True)
-    kept._set(t0 + 2 * HALF_HOUR_NS, 120, 0xFFFF, 0, False)  # a hole between, no forecast, no index
+    kept.half_hours.set(t0, 100, 90, 2, True)
+    kept.half_hours.set(t0 + 2 * HALF_HOUR_NS, 120, 0xFFFF, 0, False)  # a hole between, no forecast, no index
     lines, keep = kept.lines(10)
     assert lines == [f"octopus_carbon,region=C,source=regional intensity_g=100i,forecast_g=90i,index=\"low\" {t0}",
                      f"octopus_carbon,region=C,source=regional intensity_g=120i {t0 + 2 * HALF_HOUR_NS}"]
@@ -231,10 +231,10 @@ def test_the_kept_half_hours_reprint_on_change_survive_a_restart_and_a_damaged_t
     restarted.set_region("C")
     assert [restarted.intensity_at(t0 + i * HALF_HOUR_NS) for i in range(-1, 4)] == [None, 100, None, 120, None]
     assert restarted.lines(10)[0] == []
-    restarted._set(t0, 100, 90, 2, True)  # the same answer again: nothing to print
-    restarted._set(t0 + 2 * HALF_HOUR_NS, 125, 0xFFFF, 0, True)  # a changed one: printed again
+    restarted.half_hours.set(t0, 100, 90, 2, True)  # the same answer again: nothing to print
+    restarted.half_hours.set(t0 + 2 * HALF_HOUR_NS, 125, 0xFFFF, 0, True)  # a changed one: printed again
     assert [line.split()[1] for line in restarted.lines(10)[0]] == ["intensity_g=125i"]
-    restarted._set(t0 - 2 * HALF_HOUR_NS, 80, 80, 1, True)  # earlier than anything kept
+    restarted.half_hours.set(t0 - 2 * HALF_HOUR_NS, 80, 80, 1, True)  # earlier than anything kept
     assert restarted.intensity_at(t0 - 2 * HALF_HOUR_NS) == 80 and restarted.intensity_at(t0) == 100
     restarted.lines(10)[1]()
     restarted.prune(t0 + HALF_HOUR_NS)  # printed and before the next read: let go

@@ -18,13 +18,11 @@ from octopus_telegraf.base import log
 from octopus_telegraf.base.deadline import time_share
 from octopus_telegraf.base.timeutil import DAY_NS
 from octopus_telegraf.config.settings import Meter, Settings
-from octopus_telegraf.core.account import gsp_letter
 from octopus_telegraf.core.points import PointFormatter
 from octopus_telegraf.core.reading import MeterReader, report
 from octopus_telegraf.core.state import State
 from octopus_telegraf.extras.comparisons.comparisons import Comparisons
 from octopus_telegraf.extras.enrichment import Enrichment
-from octopus_telegraf.prices.series import TariffCode
 from octopus_telegraf.prices.tariffs import Prices
 from octopus_telegraf.service import status
 
@@ -48,7 +46,6 @@ class Collector:
         self.events = events  # OCTO_EVENTS: Octoplus events, Octopoints, Greener Nights (events.py)
         self.flex = flex  # smart-charge devices and their planned dispatches (flex.py)
         self.carbon = carbon  # OCTO_CARBON: the grid's carbon intensity per half-hour (carbon.py)
-        self.carbon_region: bool | None = None  # known (True), not knowable (False), not looked for yet (None)
         self.prices = Prices(client, settings.price_options(), state.tariffs, self._agreements,
                              state.dispatches if dispatches is not None else None)
         self.comparisons = (Comparisons(settings, client, state, self._agreements)
@@ -126,31 +123,9 @@ class Collector:
         formatter = self.formatters.get(meter)
         if formatter is None:
             formatter = self.formatters[meter] = PointFormatter(self.settings, meter, self.prices)
-        if self.carbon_region and _carbon_meter(meter):
+        if self.carbon is not None and self.carbon.located and self.carbon.covers(meter):
             formatter.intensity = self.carbon.intensity_at
         return formatter
-
-    def _carbon_ready(self) -> bool:
-        """Is the place to ask carbon for known? OCTO_REGION, else the import meter point's grid supply point,
-        else its tariff's letter (the physical place first). Looked for once; when it cannot be known for a
-        regional source, one W! and no carbon call in this process."""
-        if self.carbon_region is None:
-            letter = self.settings.region
-            importing = [m for m in self.meters if _carbon_meter(m)]
-            if letter is None and self.carbon.source == "regional" and importing:
-                try:
-                    letter = gsp_letter(self.client, importing[0].point)
-                except ApiError:
-                    return False  # asked again at the next gather
-                if letter is None:
-                    codes = [TariffCode.parse(a.tariff_code) for a in self._agreements("electricity",
-                                                                                         importing[0].point)]
-                    letter = next((code.region for code in reversed(codes) if code), None)
-            self.carbon_region = bool(importing) and self.carbon.set_region(letter)
-            if not self.carbon_region:
-                log.warn("OCTO_CARBON=regional: the region is not known (no import meter, no grid supply point, no "
-                         "tariff letter); set OCTO_REGION (A-P). No carbon intensity is asked")
-        return self.carbon_region
 
     def _gather(self) -> int:
         # Until the account has been read, its tariffs are unknown: printing half-hours without their
@@ -163,10 +138,12 @@ class Collector:
             # before pricing: a dispatch changes what half-hours cost (within what the gas units left)
             with time_share(max(PRE_REST_SHARE - (time.monotonic() - started), 0.5)):
                 self.dispatch_boundary.run(self.dispatches.refresh, self.account, self.prices.is_intelligent)
-        if self.carbon is not None and self._carbon_ready():
+        if self.carbon is not None and self.carbon.locate(self.settings.region, self.meters, self.client,
+                                                          self._agreements):
             # the intensity of the half-hours about to be printed, first: they print with co2_kg at once
             now_ns = time.time_ns()
-            want_from = min((self.reader.read_from(m, now_ns) for m in self.meters if _carbon_meter(m)), default=now_ns)
+            want_from = min((self.reader.read_from(m, now_ns) for m in self.meters if self.carbon.covers(m)),
+                            default=now_ns)
             with time_share(max(PRE_REST_SHARE - (time.monotonic() - started), 0.5)):
                 self.carbon_boundary.run(self.carbon.refresh, want_from, now_ns)
         failed = 0
@@ -244,7 +221,7 @@ class Collector:
             more, markers = self.comparisons.unit_rate_lines(self.meters, budget - len(lines), seen)
             with self.lock:
                 budget -= self._print(lines + more, lambda: [marker() for marker in (own, *markers)], budget)
-        if self.carbon is not None and self.carbon_region and budget > 0:
+        if self.carbon is not None and self.carbon.located and budget > 0:
             # last: what carbon answered is kept in the state, so it waits for room without asking again; a
             # backfill's thousands of half-hours are printed a page at a time (no list of them all is alive)
             with self.lock:
@@ -319,8 +296,3 @@ class Collector:
 def unique_meters(meters: list[Meter]) -> list[Meter]:
     """The same meter is never collected twice, however many sources name it."""
     return list({meter.key: meter for meter in meters}.values())
-
-
-def _carbon_meter(meter: Meter) -> bool:
-    """Carbon is the grid's: an import electricity meter's half-hours carry it, export and gas none."""
-    return meter.fuel == "electricity" and meter.direction == "import"

@@ -131,7 +131,7 @@ def _collector(settings, client, kraken, directory, dry_run):
     carbon = None
     if settings.carbon != "off" and settings.schema == "octopus":
         from octopus_telegraf.api.client import Client
-        from octopus_telegraf.extras.carbon import Carbon
+        from octopus_telegraf.extras.carbon.carbon import Carbon
 
         # a client of its own, without any key: no Octopus credential can reach the third party
         carbon_client = Client(settings.carbon_url, None, settings.http_timeout, client.stop,

@@ -1,4 +1,4 @@
-"""Carbon intensity per half-hour (OCTO_CARBON, SPEC section 11): the grid operator's Carbon Intensity API (no
+"""Carbon intensity per half-hour (OCTO_CARBON): the grid operator's Carbon Intensity API (no
 key; a client of its own, so that no Octopus credential can go there), regional forecasts or national
 actuals. What was answered is kept in the state; the half-hours a gather is about to print are asked
 first, so that they are printed with `co2_kg` at once; a half-hour printed without it is printed again
@@ -9,9 +9,10 @@ it goes on where it stopped); then one call an hour at most while a past half-ho
 its final value; and one after 16:00 London for the next day's forecast."""
 
 import re
-import struct
 
+from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.api.shapes import ShapeError
+from octopus_telegraf.base import log
 from octopus_telegraf.base.clock import due, is_stamp, stamp
 from octopus_telegraf.base.lineprotocol import format_value, tag_prefix
 from octopus_telegraf.base.timeutil import (
@@ -23,7 +24,10 @@ from octopus_telegraf.base.timeutil import (
     london_minute_of_day,
     ns_to_utc_z,
 )
+from octopus_telegraf.core.account import gsp_letter
 from octopus_telegraf.core.state import drop_damaged
+from octopus_telegraf.extras.carbon.table import FINAL, NONE, PRINTED, HalfHours, table_ok
+from octopus_telegraf.prices.series import TariffCode
 
 REGION_IDS = {"A": 10, "B": 9, "C": 13, "D": 6, "E": 8, "F": 4, "G": 3, "H": 12, "J": 14, "K": 7, "L": 11, "M": 5,
               "N": 2, "P": 1}
@@ -35,12 +39,6 @@ NEXT_DAY_FROM_MINUTE = 16 * 60  # the next day's forecast is published in the af
 INDEXES = ("very low", "low", "moderate", "high", "very high")
 INDEX_CODES = {name: code for code, name in enumerate(INDEXES, 1)}
 INDEX_TEXT = {code: format_value(name) for name, code in INDEX_CODES.items()}
-# a half-hour: intensity and forecast in gCO2/kWh (NONE: not given), the index's code (0: none), flags
-RECORD = struct.Struct(">HHBB")
-NONE = 0xFFFF
-FINAL, PRINTED = 1, 2
-EMPTY = RECORD.pack(NONE, NONE, 0, 0)  # a half-hour not answered
-HEX = re.compile(r"[0-9a-f]*")
 API_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d)Z")
 
 
@@ -51,16 +49,42 @@ def api_time(moment_ns: int) -> str:
 class Carbon:
     """One source (regional for a region letter, or national) and what it answered, kept in the state
     (`store`, see `checked`): `from`/`to` the span asked, when the look-back and the next day were asked, and
-    the half-hours from `base` on as fixed records in one hex string (a dict of keyed records cost 6 MiB
-    and a tenth of a second of JSON at every save of a year's backfill; this costs 6 bytes a half-hour)."""
+    the half-hours themselves (table.py)."""
 
     def __init__(self, client, source: str, store: dict):
         self.client = client  # a Client of the carbon origin, without any key
         self.source = source  # regional | national
         self.store = checked(store)
-        self.table = bytearray.fromhex(self.store["half_hours"])  # RECORD per half-hour from store["base"]
-        self.region: str | None = None  # the letter; set by the service from the meters' place
+        self.half_hours = HalfHours(self.store)
+        self.region: str | None = None  # the letter, once located
         self.prefix: str | None = None
+        self.located: bool | None = None  # the place to ask for: known, not knowable, not looked for yet
+
+    @staticmethod
+    def covers(meter) -> bool:
+        """Carbon is the grid's: an import electricity meter's half-hours carry it, export and gas none."""
+        return meter.fuel == "electricity" and meter.direction == "import"
+
+    def locate(self, setting: str | None, meters, client, agreements) -> bool:
+        """Is the place to ask for known? OCTO_REGION, else the import meter point's grid supply point, else its
+        tariff's letter (the physical place first, unlike the comparisons). Looked for once; when it cannot be
+        known for a regional source, one W! and no carbon call in this process. A failed lookup is asked again."""
+        if self.located is None:
+            letter = setting
+            importing = [m for m in meters if self.covers(m)]
+            if letter is None and self.source == "regional" and importing:
+                try:
+                    letter = gsp_letter(client, importing[0].point)
+                except ApiError:
+                    return False  # asked again at the next gather
+                if letter is None:
+                    codes = [TariffCode.parse(a.tariff_code) for a in agreements("electricity", importing[0].point)]
+                    letter = next((code.region for code in reversed(codes) if code), None)
+            self.located = bool(importing) and self.set_region(letter)
+            if not self.located:
+                log.warn("OCTO_CARBON=regional: the region is not known (no import meter, no grid supply point, no "
+                         "tariff letter); set OCTO_REGION (A-P). No carbon intensity is asked")
+        return self.located
 
     def set_region(self, letter: str | None) -> bool:
         """The region to ask for (national needs none). False when it cannot be known."""
@@ -80,7 +104,7 @@ class Carbon:
         try:
             self._refresh(floor_half_hour(want_from_ns), now_ns)
         finally:
-            self._keep_table()
+            self.half_hours.save()
 
     def _refresh(self, want_from: int, now_ns: int) -> None:
         until = floor_half_hour(now_ns) + AHEAD_NS
@@ -116,16 +140,10 @@ class Carbon:
         for start in range(max(floor_half_hour(from_ns), store["from"]), min(store["to"], now_ns), HALF_HOUR_NS):
             if start + HALF_HOUR_NS > now_ns:
                 break
-            record = self._record(start)
+            record = self.half_hours.record(start)
             if record is None or record[0] == NONE or not record[3] & FINAL:
                 return start
         return None
-
-    def _record(self, start_ns: int) -> tuple | None:
-        base = self.store["base"]
-        if base is None or not 0 <= (i := (start_ns - base) // HALF_HOUR_NS) < len(self.table) // RECORD.size:
-            return None
-        return RECORD.unpack_from(self.table, i * RECORD.size)
 
     def _ask(self, low_ns: int, high_ns: int, now_ns: int) -> None:
         if self.source == "regional":
@@ -135,39 +153,11 @@ class Carbon:
         body = self.client.get_json(self.client.url(path), authenticated=False)
         for start, intensity, forecast, index, final in parse_answer(body, self.source, now_ns):
             if low_ns <= start < high_ns:
-                self._set(start, intensity, NONE if forecast is None else forecast, index, final)
-
-    def _set(self, start_ns: int, intensity: int, forecast: int, index: int, final: bool) -> None:
-        """Keep one half-hour's answer; unless its values are those printed, it is to be printed again."""
-        store, table = self.store, self.table
-        if store["base"] is None:
-            store["base"] = start_ns
-        i = (start_ns - store["base"]) // HALF_HOUR_NS
-        if i < 0:  # earlier than anything kept: room before (once per answer: answers come oldest first)
-            table[:0] = EMPTY * -i
-            store["base"], i = start_ns, 0
-        if i >= len(table) // RECORD.size:
-            table.extend(EMPTY * (i + 1 - len(table) // RECORD.size))
-        old = RECORD.unpack_from(table, i * RECORD.size)
-        printed = old[3] & PRINTED if old[:3] == (intensity, forecast, index) else 0
-        RECORD.pack_into(table, i * RECORD.size, intensity, forecast, index, (FINAL if final else 0) | printed)
-
-    def _records(self, from_ns: int | None = None):
-        """(start, (intensity, forecast, index, flags)) of each half-hour kept, from `from_ns`."""
-        base = self.store["base"]
-        if base is None:
-            return
-        first = 0 if from_ns is None else max(0, -(-(from_ns - base) // HALF_HOUR_NS))
-        for i, record in enumerate(RECORD.iter_unpack(self.table[first * RECORD.size:]), first):
-            yield base + i * HALF_HOUR_NS, record
-
-    def _keep_table(self) -> None:
-        self.store["half_hours"] = self.table.hex()  # what the state saves
+                self.half_hours.set(start, intensity, NONE if forecast is None else forecast, index, final)
 
     # -- using -----------------------------------------------------------------------------------
     def intensity_at(self, start_ns: int) -> int | None:
-        record = self._record(start_ns)
-        return None if record is None or record[0] == NONE else record[0]
+        return self.half_hours.intensity_at(start_ns)
 
     def lines(self, budget: int):
         """octopus_carbon points new or changed since printed (at most `budget`), and the function that keeps
@@ -175,7 +165,7 @@ class Carbon:
         if self.prefix is None:
             return [], None
         lines, kept = [], []
-        for start, (intensity, forecast, index, flags) in self._records():
+        for start, (intensity, forecast, index, flags) in self.half_hours.records():
             if intensity == NONE or flags & PRINTED:
                 continue
             if len(lines) >= budget:
@@ -187,28 +177,12 @@ class Carbon:
                 fields += f",index={INDEX_TEXT[index]}"
             lines.append(f"{self.prefix} {fields} {start}")
             kept.append(start)
-
-        def keep():
-            base, table = self.store["base"], self.table
-            for start in kept:  # by time: a prune between would move the positions
-                at = (start - base) // HALF_HOUR_NS * RECORD.size + RECORD.size - 1  # the flags byte
-                if 0 <= at < len(table):
-                    table[at] |= PRINTED
-            self._keep_table()
-        return lines, keep
+        return lines, lambda: self.half_hours.mark_printed(kept)
 
     def prune(self, keep_from_ns: int) -> None:
         """Half-hours before every meter's next read are not needed again once printed (`from` stays: never
-        asked twice): the table is cut at the first half-hour still needed."""
-        cut = 0
-        for start, (intensity, _, _, flags) in self._records():
-            if start >= keep_from_ns or (intensity != NONE and not flags & PRINTED):
-                break
-            cut += 1
-        if cut:
-            del self.table[:cut * RECORD.size]
-            self.store["base"] += cut * HALF_HOUR_NS
-            self._keep_table()
+        asked twice)."""
+        self.half_hours.prune(keep_from_ns)
 
 
 def parse_answer(body, source: str, now_ns: int) -> list[tuple]:
@@ -243,10 +217,7 @@ def parse_answer(body, source: str, now_ns: int) -> list[tuple]:
 
 def checked(store: dict) -> dict:
     """The state's `carbon` section with the shape its reader expects; a damaged part is one W! and dropped
-    (asked again). `half_hours`: hex of one RECORD per half-hour from `base`."""
-    def table_ok(text):
-        return isinstance(text, str) and len(text) % (2 * RECORD.size) == 0 and HEX.fullmatch(text) is not None
-
+    (asked again). `half_hours`: the table's hex (table.py) from `base`."""
     checks = {"from": lambda v: v is None or type(v) is int, "to": lambda v: v is None or type(v) is int,
               "checked": lambda v: v is None or is_stamp(v), "ahead_day": lambda v: v is None or type(v) is int,
               "base": lambda v: v is None or (type(v) is int and v % HALF_HOUR_NS == 0), "half_hours": table_ok}
