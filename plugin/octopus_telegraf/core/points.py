@@ -89,23 +89,24 @@ class PointFormatter:
         if self.intensity is not None and not self.seed_schema:
             # with carbon nearly every mark is new: the text but co2_kg is kept per (reading, price) as ever;
             # co2_kg is worked out each time (a (reading, intensity) pair seldom repeats: a cache only grew)
-            heads = _each_once(self._heads_cache, [mark[:4] for mark in marks], lambda key: self._heads(*key, None))
+            heads = _each_once(self._heads_cache, [mark[:4] for mark in marks], lambda key: self._heads(*key))
             co2 = [self._co2_text(mark[0], mark[4]) for mark in marks]
             return [head[0][:-1] + text + " " + stamp for head, text, stamp in zip(heads, co2, stamps, strict=False)]
         # the lines of each mark (reading, price) but their timestamp, worked out once
-        heads = _each_once(self._heads_cache, marks, lambda mark: self._heads(*mark))
+        heads = _each_once(self._heads_cache, marks, lambda mark: self._heads(*mark[:4]))  # seed: no co2_kg
         if not self.seed_schema:  # one line per half-hour
             return list(map(add, map(_only, heads), stamps))
         return [head + stamp for row, stamp in zip(heads, stamps, strict=True) for head in row]
 
-    def _heads(self, value: float, rate: float | None, replaced: float | None, beyond, intensity) -> tuple[str, ...]:
-        """`measurement,tags fields ` of each line a half-hour gives, in the chosen schema."""
+    def _heads(self, value: float, rate: float | None, replaced: float | None, beyond) -> tuple[str, ...]:
+        """`measurement,tags fields ` of each line a half-hour gives, in the chosen schema (co2_kg apart)."""
         if not self.seed_schema:
-            return (f"{self.consumption} {self._fields(value, rate, replaced, beyond, intensity)} ",)
+            return (f"{self.consumption} {self._fields(value, rate, replaced, beyond)} ",)
         kwh = self.kwh(value)
         return tuple(self._seed_lines("", value, kwh, kwh * rate / 100 if rate is not None else None))
 
     def _co2_text(self, value: float, intensity: int | None) -> str:
+        """The grid's carbon: kWh x gCO2/kWh / 1000, as a field to add (nothing while the intensity is unknown)."""
         return "" if intensity is None else f",co2_kg={float_text(self.kwh(value) * intensity / 1000)}"
 
     def kwh(self, value: float) -> float:
@@ -116,8 +117,7 @@ class PointFormatter:
         """kWh of each reading, each distinct reading converted once."""
         return _each_once(self._kwh_cache, readings, self.kwh) if self.gas_m3 else readings
 
-    def _fields(self, value: float, rate: float | None, replaced: float | None, beyond: bool | None,
-                intensity: int | None = None) -> str:
+    def _fields(self, value: float, rate: float | None, replaced: float | None, beyond: bool | None) -> str:
         kwh = self.kwh(value)
         fields = f"kwh={float_text(kwh)}"
         if self.gas_m3:
@@ -132,8 +132,6 @@ class PointFormatter:
             fields += ",beyond_allowance=false"
         elif beyond:  # a smart charge past the allowance: the day rate, as billed
             fields += ",dispatched=false,dispatch_saving_gbp=0.0,beyond_allowance=true"
-        if intensity is not None:  # the grid's carbon: kWh x gCO2/kWh / 1000
-            fields += f",co2_kg={float_text(kwh * intensity / 1000)}"
         return fields
 
     def _seed_lines(self, stamp: int, raw: float, kwh: float, cost: float | None) -> list[str]:
