@@ -11,6 +11,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 NS_PER_SECOND = 1_000_000_000
 HALF_HOUR_NS = 1800 * NS_PER_SECOND
+LARGEST_NS = 2**62  # about the year 2116: a later time is damage, and would overflow InfluxDB's int64 ns
 
 
 def datetime_to_ns(moment: datetime) -> int:

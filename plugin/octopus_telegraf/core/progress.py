@@ -4,9 +4,8 @@ state; pruned to what the next read and the waiting comparisons need."""
 
 from dataclasses import dataclass, field
 
-from octopus_telegraf.base.timeutil import DAY_NS, floor_half_hour
+from octopus_telegraf.base.timeutil import DAY_NS, LARGEST_NS, floor_half_hour
 
-LARGEST_NS = 2**62  # beyond the year 2116: a cursor this large is damage, not progress
 COMPARE_BACKLOG_DAYS = 400  # half-hours kept for a comparison that waits (no region, no price), at most
 COMPARE_BACKLOG_NS = COMPARE_BACKLOG_DAYS * DAY_NS
 

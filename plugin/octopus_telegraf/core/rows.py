@@ -7,9 +7,8 @@ from itertools import compress
 from operator import itemgetter, lt, ne
 
 from octopus_telegraf.api.pagestream import row_start_text
-from octopus_telegraf.base.timeutil import HOUR_NS, NS_PER_SECOND, iso_times_to_ns, iso_to_ns
+from octopus_telegraf.base.timeutil import HOUR_NS, LARGEST_NS, NS_PER_SECOND, iso_times_to_ns, iso_to_ns
 
-MAX_ROW_NS = 2**62  # about the year 2116: a later time would overflow InfluxDB's int64 nanoseconds
 FUTURE_SLACK_NS = 3600 * NS_PER_SECOND  # consumption is measured, never forecast
 
 
@@ -45,7 +44,7 @@ def rows_one_by_one(results: list, on_bad, now_ns: int) -> tuple[list[int], list
         if type(value) is not float or not math.isfinite(value):
             on_bad(f"consumption {value!r:.40} is not a finite number")
             continue
-        if not 0 <= start < end < MAX_ROW_NS:
+        if not 0 <= start < end < LARGEST_NS:
             on_bad("interval ends before it starts, or lies outside 1970-2116")
             continue
         if start > now_ns + FUTURE_SLACK_NS:
@@ -75,7 +74,7 @@ def _contiguous_rows(results: list, now_ns: int) -> tuple[list[int], list[int], 
     if end_ns is None or first is None or not all(map(math.isfinite, values)):
         return None
     start_ns = first + end_ns[:-1]
-    if (start_ns[0] < 0 or end_ns[-1] >= MAX_ROW_NS or start_ns[-1] > now_ns + FUTURE_SLACK_NS
+    if (start_ns[0] < 0 or end_ns[-1] >= LARGEST_NS or start_ns[-1] > now_ns + FUTURE_SLACK_NS
             or not all(map(lt, start_ns, end_ns))):
         return None
     return start_ns, end_ns, values

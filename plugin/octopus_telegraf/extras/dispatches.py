@@ -8,10 +8,9 @@ import time
 from octopus_telegraf.api.shapes import ShapeError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.lineprotocol import float_text, tag_prefix
-from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
+from octopus_telegraf.base.timeutil import LARGEST_NS, NS_PER_SECOND, iso_to_ns, ns_to_utc_z
 from octopus_telegraf.prices.allowance import iog_day_start
 from octopus_telegraf.prices.intelligent import (
-    LARGEST_NS,
     LONGEST_NS,
     MOST_KEPT,
     Dispatch,

@@ -24,7 +24,14 @@ from octopus_telegraf.base import log
 from octopus_telegraf.base.clock import due
 from octopus_telegraf.base.clock import stamp as now_stamp
 from octopus_telegraf.base.lineprotocol import escape_key, line, tag_prefix
-from octopus_telegraf.base.timeutil import LONDON, NS_PER_SECOND, datetime_to_ns, iso_to_ns, london_day_start
+from octopus_telegraf.base.timeutil import (
+    LARGEST_NS,
+    LONDON,
+    NS_PER_SECOND,
+    datetime_to_ns,
+    iso_to_ns,
+    london_day_start,
+)
 from octopus_telegraf.extras.enrichment import Enrichment
 
 SLUGS = {"octoplus-saving-sessions": "power_down", "free_electricity": "power_up"}
@@ -195,7 +202,7 @@ def _event(node: dict):
     except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
         return None
     duration = (end - start) // NS_PER_SECOND
-    if not 0 <= duration <= LONGEST_EVENT_S or not 0 <= start < 2**62:
+    if not 0 <= duration <= LONGEST_EVENT_S or not 0 <= start < LARGEST_NS:
         return None
     joined = node.get("joined") if isinstance(node.get("joined"), bool) else None
     return code, start, [duration, joined, _whole(node.get("pointsPerKwh"))]

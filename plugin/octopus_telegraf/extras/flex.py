@@ -14,7 +14,7 @@ from octopus_telegraf.api.shapes import Ceiling, ShapeError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.clock import due, is_stamp, stamp
 from octopus_telegraf.base.lineprotocol import LineProtocolError, escape_key, float_text, format_value, tag_prefix
-from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, london_date
+from octopus_telegraf.base.timeutil import LARGEST_NS, NS_PER_SECOND, iso_to_ns, london_date
 from octopus_telegraf.core.state import drop_damaged
 
 DEVICES_EVERY_S = 6 * 3600
@@ -197,7 +197,7 @@ def _plans_ok(value) -> bool:
     """device id -> {start ns as text: [end ns, kWh or None, type, cancelled]}"""
     return isinstance(value, dict) and all(
         isinstance(plans, dict) and all(
-            k.isdigit() and isinstance(p, list) and len(p) == 4 and type(p[0]) is int and 0 <= p[0] < 2**62
+            k.isdigit() and isinstance(p, list) and len(p) == 4 and type(p[0]) is int and 0 <= p[0] < LARGEST_NS
             and p[2] in PLAN_TYPES and isinstance(p[3], bool) and (p[1] is None or type(p[1]) is float)
             for k, p in plans.items())
         for plans in value.values())

@@ -7,10 +7,9 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from octopus_telegraf.base.timeutil import NS_PER_SECOND
+from octopus_telegraf.base.timeutil import LARGEST_NS, NS_PER_SECOND
 
 INTELLIGENT_PRODUCT = re.compile(r"^IOG|INTELLI-(?:VAR|BB-VAR|FIX|\d)")
-LARGEST_NS = 2**62
 LONGEST_NS = 24 * 3600 * NS_PER_SECOND  # a dispatch longer than a day is not one: it would re-price days
 MOST_KEPT = 2000  # a look-back's worth, several times over
 

@@ -12,7 +12,14 @@ from urllib.parse import quote, urlencode
 
 from octopus_telegraf.api.faults import ApiError
 from octopus_telegraf.base import log
-from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, london_day_start, london_minute_of_day, ns_to_utc_z
+from octopus_telegraf.base.timeutil import (
+    LARGEST_NS,
+    NS_PER_SECOND,
+    iso_to_ns,
+    london_day_start,
+    london_minute_of_day,
+    ns_to_utc_z,
+)
 from octopus_telegraf.prices.options import PriceOptions
 from octopus_telegraf.prices.series import RateSeries, TariffCode
 
@@ -20,7 +27,6 @@ RATE_PAGE_SIZE = 1500
 UPCOMING_REFRESH_SECONDS = 2 * 3600  # Agile's next day appears around 16:00 London
 UPCOMING_NS = 2 * 86400 * NS_PER_SECOND
 UNPRICEABLE_SECONDS = 3600  # a rates endpoint that answered 404 is asked again after this long
-LARGEST_NS = 2**62  # beyond the year 2116: a time InfluxDB's int64 nanoseconds cannot hold for long
 KIND_PATHS = {"standard": "standard-unit-rates", "day": "day-unit-rates", "night": "night-unit-rates",
               "standing": "standing-charges"}
 LINK_RELS = {"standard_unit_rates": "standard", "day_unit_rates": "day", "night_unit_rates": "night",

@@ -5,8 +5,6 @@ import bisect
 import functools
 from dataclasses import dataclass, field
 
-LARGEST_NS = 2**62  # beyond the year 2116: a time InfluxDB's int64 nanoseconds cannot hold for long
-
 
 @dataclass(frozen=True)
 class TariffCode:

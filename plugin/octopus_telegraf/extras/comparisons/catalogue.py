@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from octopus_telegraf.api.faults import ApiError, OutOfTime
 from octopus_telegraf.api.shapes import ShapeError
 from octopus_telegraf.base import log
-from octopus_telegraf.base.timeutil import iso_to_ns, ns_to_utc_z
+from octopus_telegraf.base.timeutil import LARGEST_NS, iso_to_ns, ns_to_utc_z
 from octopus_telegraf.core.state import drop_damaged
 from octopus_telegraf.extras.enrichment import Enrichment
 from octopus_telegraf.prices.families import FAMILIES, PRODUCT_CODE, TARIFF_CODE
@@ -125,7 +125,7 @@ def checked_store(store: dict) -> dict:
 
 
 def _ns_ok(value) -> bool:
-    return type(value) is int and 0 <= value < 2**62
+    return type(value) is int and 0 <= value < LARGEST_NS
 
 
 def _window(product) -> list | None:

@@ -15,8 +15,7 @@ from octopus_telegraf.api.graphql import DEVICE_NOT_FOUND, NO_TELEMETRY, GraphQL
 from octopus_telegraf.api.shapes import ShapeError
 from octopus_telegraf.base import log
 from octopus_telegraf.base.lineprotocol import LineProtocolError, float_text, tag_prefix
-from octopus_telegraf.base.timeutil import NS_PER_SECOND, iso_to_ns, ns_to_utc_z
-from octopus_telegraf.core.progress import LARGEST_NS
+from octopus_telegraf.base.timeutil import LARGEST_NS, NS_PER_SECOND, iso_to_ns, ns_to_utc_z
 from octopus_telegraf.core.state import load_json, write_atomic
 from octopus_telegraf.extras.enrichment import Enrichment
 from octopus_telegraf.extras.live.devices import DEVICES_QUERY, DEVICES_REFRESH_SECONDS, Device, parse_devices
