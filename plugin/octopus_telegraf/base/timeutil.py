@@ -99,6 +99,11 @@ def ns_to_utc_z(ns: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def ns_to_utc_minute_z(ns: int) -> str:
+    """Epoch ns to `2024-02-27T00:30Z`, to the minute: the Carbon Intensity API's times."""
+    return ns_to_utc_z(ns)[:16] + "Z"
+
+
 def london_midnight_ns(day: date) -> int:
     return datetime_to_ns(datetime(day.year, day.month, day.day, tzinfo=LONDON))
 

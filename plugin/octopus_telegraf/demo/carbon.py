@@ -3,7 +3,7 @@ peak, about half on a windy day), answered as the Carbon Intensity API would, re
 
 from datetime import datetime, timezone
 
-from octopus_telegraf.base.timeutil import DAY_NS, HALF_HOUR_NS, LONDON, NS_PER_SECOND, iso_to_ns, ns_to_utc_z
+from octopus_telegraf.base.timeutil import DAY_NS, HALF_HOUR_NS, LONDON, NS_PER_SECOND, iso_to_ns, ns_to_utc_minute_z
 from octopus_telegraf.demo.tariffs import DEMO_END_NS, DEMO_START_NS, wobble
 
 DEMO_CARBON = "https://carbon.demo.octopus-telegraf.invalid"
@@ -24,7 +24,7 @@ def _entry(start_ns: int, national: bool) -> dict:
     intensity = {"forecast": value, "index": next(name for low, name in INDEX_FROM if value >= low)}
     if national:
         intensity["actual"] = value
-    return {"from": ns_to_utc_z(start_ns)[:16] + "Z", "to": ns_to_utc_z(start_ns + HALF_HOUR_NS)[:16] + "Z",
+    return {"from": ns_to_utc_minute_z(start_ns), "to": ns_to_utc_minute_z(start_ns + HALF_HOUR_NS),
             "intensity": intensity}
 
 

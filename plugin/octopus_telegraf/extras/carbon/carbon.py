@@ -22,7 +22,7 @@ from octopus_telegraf.base.timeutil import (
     iso_to_ns,
     london_day_start,
     london_minute_of_day,
-    ns_to_utc_z,
+    ns_to_utc_minute_z,
 )
 from octopus_telegraf.core.account import gsp_letter
 from octopus_telegraf.core.state import drop_damaged
@@ -40,10 +40,6 @@ INDEXES = ("very low", "low", "moderate", "high", "very high")
 INDEX_CODES = {name: code for code, name in enumerate(INDEXES, 1)}
 INDEX_TEXT = {code: format_value(name) for name, code in INDEX_CODES.items()}
 API_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d)Z")
-
-
-def api_time(moment_ns: int) -> str:
-    return ns_to_utc_z(moment_ns)[:16] + "Z"  # YYYY-MM-DDThh:mmZ
 
 
 class Carbon:
@@ -146,10 +142,11 @@ class Carbon:
         return None
 
     def _ask(self, low_ns: int, high_ns: int, now_ns: int) -> None:
+        span = f"{ns_to_utc_minute_z(low_ns)}/{ns_to_utc_minute_z(high_ns)}"
         if self.source == "regional":
-            path = f"/regional/intensity/{api_time(low_ns)}/{api_time(high_ns)}/regionid/{REGION_IDS[self.region]}"
+            path = f"/regional/intensity/{span}/regionid/{REGION_IDS[self.region]}"
         else:
-            path = f"/intensity/{api_time(low_ns)}/{api_time(high_ns)}"
+            path = f"/intensity/{span}"
         body = self.client.get_json(self.client.url(path), authenticated=False)
         for start, intensity, forecast, index, final in parse_answer(body, self.source, now_ns):
             if low_ns <= start < high_ns:
