@@ -22,36 +22,35 @@ FIRST_GATHER_S = 40 * 60  # a service just started waits for Telegraf's first in
 EXIT_OK, EXIT_LATE = 0, 1
 
 
+_started_ns: int | None = None  # when this process's service started: in every record it writes
+
+
+def _record(**fields) -> dict:
+    return {"version": 1, "pid": os.getpid(), "service": not log.once(), "started": _started_ns, **fields}
+
+
 def started(directory: str | None) -> None:
     """A service (or --once) has started on this state directory and not gathered yet."""
+    global _started_ns
+    _started_ns = time.time_ns()
     if directory:
-        write_atomic(os.path.join(directory, STATUS_FILE), json.dumps(
-            {"version": 1, "pid": os.getpid(), "service": not log.once(), "started": time.time_ns(),
-             "gathered": None}))
+        write_atomic(os.path.join(directory, STATUS_FILE), json.dumps(_record(gathered=None)))
 
 
 def gathered(collector, failed: int, seconds: float) -> None:
     """What the gather that just ended found, for the next `status` (nothing with --dry-run or the demo)."""
     if not collector.state.path or collector.state.read_only:
         return
-    directory = os.path.dirname(collector.state.path)
     meters = []
     for meter in collector.meters:
         progress = collector.state.meters.get(meter.key)
         meters.append({"fuel": meter.fuel, "direction": meter.direction, "point": meter.point, "serial": meter.serial,
                        "newest_end": progress.newest_end_ns if progress else None,
                        "error": collector.reader.errors.get(meter.key)})
-    path = os.path.join(directory, STATUS_FILE)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            since = json.load(handle).get("started")
-    except (OSError, ValueError, AttributeError):
-        since = None
-    write_atomic(path, json.dumps({
-        "version": 1, "pid": os.getpid(), "service": not log.once(), "started": since, "gathered": time.time_ns(),
-        "seconds": round(seconds, 2),
-        "failed": failed, "account_error": collector.account_error, "more_to_come": collector.budget_reached,
-        "meters": meters, "enrichments": [boundary.status() for boundary in EVERY]}))
+    write_atomic(os.path.join(os.path.dirname(collector.state.path), STATUS_FILE), json.dumps(_record(
+        gathered=time.time_ns(), seconds=round(seconds, 2), failed=failed, account_error=collector.account_error,
+        more_to_come=collector.budget_reached, meters=meters,
+        enrichments=[boundary.status() for boundary in EVERY])))
 
 
 def command(settings, as_json: bool, out=sys.stdout) -> int:
