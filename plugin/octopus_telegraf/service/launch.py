@@ -37,11 +37,12 @@ def compare(settings, days: int) -> int:
     return compare_table(settings, api, account, days, sys.stdout, start)
 
 
-def client(settings, stop: threading.Event, session=None):
+def client(settings, stop: threading.Event, session=None, third_party: str | None = None):
+    """The Octopus API's client; with `third_party`, a client of that origin, which never holds the key."""
     from octopus_telegraf.api.client import Client
 
-    return Client(settings.api_url, settings.api_key, settings.http_timeout, stop, session=session,
-                  retry_pause=settings.retry_pause)
+    url, key = (third_party, None) if third_party else (settings.api_url, settings.api_key)
+    return Client(url, key, settings.http_timeout, stop, session=session, retry_pause=settings.retry_pause)
 
 
 def run(settings, signals, once: bool, dry_run: bool, live: bool = False, keep_demo: bool = False) -> int:
@@ -106,7 +107,7 @@ def use_demo(settings):
     return demo_session()
 
 
-def _collector(settings, client, kraken, directory, dry_run):
+def _collector(settings, api, kraken, directory, dry_run):
     from octopus_telegraf.core.state import State
     from octopus_telegraf.service.collector import Collector
     from octopus_telegraf.service.execd import write_lines
@@ -119,7 +120,7 @@ def _collector(settings, client, kraken, directory, dry_run):
         from octopus_telegraf.extras.dispatches import Dispatches
         from octopus_telegraf.extras.flex import FlexDevices
 
-        account = Account(client, settings.account_number, settings.gas_unit, kraken)
+        account = Account(api, settings.account_number, settings.gas_unit, kraken)
         dispatches = Dispatches(kraken, settings.account_number, state.dispatches)
         if settings.schema == "octopus":
             flex = FlexDevices(kraken, settings.account_number, state.flex)
@@ -130,14 +131,12 @@ def _collector(settings, client, kraken, directory, dry_run):
         events = Events(kraken, settings, state.events)
     carbon = None
     if settings.carbon != "off" and settings.schema == "octopus":
-        from octopus_telegraf.api.client import Client
         from octopus_telegraf.extras.carbon.carbon import Carbon
 
         # a client of its own, without any key: no Octopus credential can reach the third party
-        carbon_client = Client(settings.carbon_url, None, settings.http_timeout, client.stop,
-                               session=client.session if settings.demo else None, retry_pause=settings.retry_pause)
-        carbon = Carbon(carbon_client, settings.carbon, state.carbon)
-    collector = Collector(settings, client, state, write_lines, account, dispatches, events, flex, carbon)
+        carbon = Carbon(client(settings, api.stop, session=api.session if settings.demo else None,
+                               third_party=settings.carbon_url), settings.carbon, state.carbon)
+    collector = Collector(settings, api, state, write_lines, account, dispatches, events, flex, carbon)
     given = ", ".join(f"{m.fuel} {m.direction} {m.point}/{m.serial}" for m in collector.meters)
     meters = (f"{given} + those of account {settings.account_number}" if given and account else given
               or f"from account {settings.account_number}")
