@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from fake_octopus import QUICK_STOP
+from fake_octopus import QUICK_STOP, send_reply
 
 HALF_HOUR_NS = 1800 * 10**9
 DAY_NS = 86400 * 10**9
@@ -119,13 +119,6 @@ class FakeCarbon:
                     body = {"data": [body["data"]]} if not national else {"data": {"data": entries}}
                 return self._send(200, json.dumps(body).encode())
 
-            def _send(self, status, raw, kind="application/json", headers=None):
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(raw)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(raw)
+            _send = send_reply
 
         return Handler

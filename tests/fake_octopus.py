@@ -91,6 +91,20 @@ class Request:
         return base64.b64decode(self.authorization[6:]).decode().split(":", 1)[0]
 
 
+def send_reply(handler, status, raw, content_type="application/json", headers=None):
+    """One whole answer of a fake server's handler (a client that went away meanwhile is no error)."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(raw)))
+    for key, value in (headers or {}).items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    try:
+        handler.wfile.write(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 def header_drip(handler, seconds: float, limit_s: float = 120.0) -> None:
     """The status line, then one header byte every `seconds`, never ending the headers (until `limit_s`)."""
     try:
@@ -346,17 +360,7 @@ class FakeOctopus:
                 self._send(200, json.dumps(fake.graphql(body, self.headers.get("Authorization"))).encode(),
                            "application/json")
 
-            def _send(self, status, raw, content_type, headers=None):
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(raw)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                try:
-                    self.wfile.write(raw)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+            _send = send_reply
 
         return Handler
 
