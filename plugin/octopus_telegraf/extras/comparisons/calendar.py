@@ -29,7 +29,7 @@ class TariffCalendar:
         for text, runs in list(self.saved_days.items()):
             key = tuple(text.split("|"))
             self.days[key] = {day: code for first, last, code in runs for day in london_days(first, last + 1)}
-            self.spans[key] = _spans(self.days[key], today)
+            self.spans[key] = _spans(_runs(self.days[key]), today)
         self.why: dict[tuple, str] = {}  # key -> why a day of it could not be resolved to a tariff
         self.codes: dict[tuple, str] = {}  # (product, fuel, region, dual) -> tariff code
 
@@ -103,29 +103,27 @@ class TariffCalendar:
                           needs_user=True)
 
     def keep(self, key: tuple, today_ns: int) -> None:
-        self.spans[key] = _spans(self.days[key], today_ns)
-        runs: list[list] = []  # [first day, last day, code]: a year of one tariff is one entry, not 365
-        for day in sorted(d for d, code in self.days[key].items() if code):
-            code = self.days[key][day]
-            if runs and runs[-1][2] == code and next_london_midnight(runs[-1][1]) == day:
-                runs[-1][1] = day
-            else:
-                runs.append([day, day, code])
+        runs = _runs(self.days[key])
+        self.spans[key] = _spans(runs, today_ns)
         self.saved_days["|".join(key)] = runs
 
 
-def _spans(days: dict[int, str | None], today_ns: int) -> list[Agreement]:
-    """Consecutive days of one tariff as one agreement; the one that holds today stays open."""
-    spans = []
-    for day in sorted(days):
+def _runs(days: dict[int, str | None]) -> list[list]:
+    """[first day, last day, code] of each run of consecutive days of one tariff (days not on sale left out):
+    a year of one tariff is one entry, not 365."""
+    runs: list[list] = []
+    for day in sorted(d for d, code in days.items() if code):
         code = days[day]
-        end = next_london_midnight(day)
-        if code is None:
-            continue
-        if spans and spans[-1].tariff_code == code and spans[-1].valid_to_ns == day:
-            spans[-1] = Agreement(code, spans[-1].valid_from_ns, end)
+        if runs and runs[-1][2] == code and next_london_midnight(runs[-1][1]) == day:
+            runs[-1][1] = day
         else:
-            spans.append(Agreement(code, day, end))
+            runs.append([day, day, code])
+    return runs
+
+
+def _spans(runs: list[list], today_ns: int) -> list[Agreement]:
+    """Each run as an agreement for the price book; the one that holds today stays open."""
+    spans = [Agreement(code, first, next_london_midnight(last)) for first, last, code in runs]
     if spans and spans[-1].valid_to_ns == next_london_midnight(today_ns):
         spans[-1] = Agreement(spans[-1].tariff_code, spans[-1].valid_from_ns, None)
     return spans
