@@ -1,11 +1,13 @@
 """Fixtures: the fake API, the installed command run as Telegraf runs it, and a real InfluxDB."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import line_protocol_parser
 import pytest
@@ -154,6 +156,18 @@ def launch():
     yield _launch
     for plugin in started:
         plugin.kill()
+
+
+@contextmanager
+def saved_state(env):
+    """The state file as a dict for a test to change (as if time had passed, or a section were damaged),
+    written back on leaving."""
+    path = os.path.join(env["OCTO_STATE_DIR"], "state.json")
+    with open(path, encoding="utf-8") as handle:
+        state = json.load(handle)
+    yield state
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(state, handle)
 
 
 def run_once(env, args=("--once",), timeout=60) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from test_events import NIGHTS, POWER_DOWN, events_env, let_time_pass, points_of
 from test_intelligent import iog  # noqa: F401 - a fixture
 from test_prices import ACCOUNT, account_document, agreement
 
-from conftest import COMMAND, GAS, consumption, parse, run_once
+from conftest import COMMAND, GAS, consumption, parse, run_once, saved_state
 from fake_octopus import HALF_HOUR_NS, london, render
 
 KEY = "sk_live_fake_key_0123456789"
@@ -205,10 +205,8 @@ def test_a_night_listed_flagged_and_not_stays_ever_flagged(fake, events_env):
                                             ("windows", {"AGILE-24-10-29": "x"}), ("gsp", [1])])
 def test_a_damaged_compare_section_is_one_warning_and_dropped(fake, compared, section, value):
     run_once(compared)
-    path = os.path.join(compared["OCTO_STATE_DIR"], "state.json")
-    state = json.load(open(path))
-    state["compare"][section] = value
-    json.dump(state, open(path, "w"))
+    with saved_state(compared) as state:
+        state["compare"][section] = value
     fake.add_meter(*IMPORT, FIRST_DAY, days()[-1] + 24 * 3600 * 10**9)
     result = run_once(compared)
     stderr = result.stderr.decode()

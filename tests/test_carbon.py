@@ -4,7 +4,6 @@ Octopus credential ever at the carbon host, faults that cost one line and no hal
 and the calls a gather may make, national actuals replacing forecasts, split invariance, and `off`."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,10 +14,11 @@ import pytest
 from fake_carbon import DAY_NS, FakeCarbon, actual, forecast
 from octopus_telegraf.base.timeutil import london_day_start
 from test_allowance import influx_view, of
+from test_containment import problems
 from test_four_rate import CHARGE_CAP, charge_cap, home_rate  # noqa: F401 - the fixture is used
 from test_prices import ACCOUNT, account_document, agreement
 
-from conftest import IMPORT, parse, run_once
+from conftest import IMPORT, parse, run_once, saved_state
 from fake_octopus import HALF_HOUR_NS, LONDON, london
 
 REGION_IDS = {"A": 10, "C": 13, "H": 12, "N": 2}
@@ -37,13 +37,9 @@ def carbon_env(fake, charge_cap, carbon):  # noqa: F811
     return {**charge_cap, "OCTO_CARBON": "regional", "OCTO_CARBON_API_URL": carbon.url, "OCTO_LOOKBACK_HOURS": "96"}
 
 
-def problems(result) -> list[str]:
-    return [line for line in result.stderr.decode().splitlines() if line.startswith(("W! ", "E! "))]
-
-
 def test_every_co2_kg_is_kwh_times_the_regions_intensity(fake, carbon, carbon_env):
     result = run_once(carbon_env)
-    assert result.returncode == 0 and not problems(result), result.stderr.decode()
+    assert result.returncode == 0 and not problems(result.stderr.decode()), result.stderr.decode()
     view = influx_view(parse(result.stdout.decode().splitlines()))
     data = fake.data(*IMPORT)
     halves = of(view, "octopus_consumption")
@@ -91,14 +87,13 @@ def test_a_fault_costs_one_line_and_no_half_hour_and_co2_follows(fake, carbon, c
     halves = of(influx_view(parse(first.stdout.decode().splitlines())), "octopus_consumption")
     assert sorted(halves) == sorted(fake.data(*IMPORT))
     assert all("kwh" in f and "cost_gbp" in f and "co2_kg" not in f for f in halves.values())
-    assert len(problems(first)) <= 1, problems(first)
+    assert len(problems(first.stderr.decode())) <= 1, first.stderr.decode()
     carbon.faults = []
-    path = os.path.join(env["OCTO_STATE_DIR"], "state.json")  # the episode's back-off is per process: a restart
-    state = json.load(open(path))
-    state["carbon"]["checked"] = None  # an hour later: an empty answer was never taken as final
-    json.dump(state, open(path, "w"))
+    with saved_state(env) as state:  # the episode's back-off is per process: a restart
+        state["carbon"]["checked"] = None  # an hour later: an empty answer was never taken as final
     second = run_once(env)
-    assert second.returncode == 0 and json.load(open(path))["carbon"]["half_hours"]
+    with saved_state(env) as state:
+        assert second.returncode == 0 and state["carbon"]["half_hours"]
     again = of(influx_view(parse(second.stdout.decode().splitlines())), "octopus_consumption")
     assert sorted(again) == sorted(halves) and all("co2_kg" in f for f in again.values())
 
@@ -106,7 +101,7 @@ def test_a_fault_costs_one_line_and_no_half_hour_and_co2_follows(fake, carbon, c
 def test_an_answer_of_10000_half_hours_keeps_only_those_asked(fake, carbon, carbon_env):
     carbon.faults = ["huge"] * 3
     result = run_once(carbon_env)
-    assert result.returncode == 0 and not problems(result)
+    assert result.returncode == 0 and not problems(result.stderr.decode())
     view = influx_view(parse(result.stdout.decode().splitlines()))
     assert all("co2_kg" in fields for fields in of(view, "octopus_consumption").values())
     printed = of(view, "octopus_carbon")
@@ -167,10 +162,8 @@ def test_national_actuals_replace_forecasts(fake, carbon, carbon_env):
     assert late and all(of(view, "octopus_consumption")[s]["co2_kg"] == pytest.approx(data[s] * forecast(18, s) / 1000)
                         for s in late)
     carbon.now_ns = None  # they have come in; the hourly check asks for them
-    path = os.path.join(env["OCTO_STATE_DIR"], "state.json")
-    state = json.load(open(path))
-    state["carbon"]["checked"] = None  # as if the last check were over an hour ago
-    json.dump(state, open(path, "w"))
+    with saved_state(env) as state:
+        state["carbon"]["checked"] = None  # as if the last check were over an hour ago
     second = run_once(env)
     for key, fields in influx_view(parse(second.stdout.decode().splitlines())).items():
         view.setdefault(key, {}).update(fields)
@@ -190,7 +183,7 @@ def test_regional_without_a_region_is_one_warning_and_no_call(fake, carbon, carb
     fake.accounts[ACCOUNT] = account_document([agreement("E-1R-ODD-PRODUCT", london(2026, 7, 1))])
     result = run_once(carbon_env)
     assert result.returncode == 0 and not carbon.requests
-    warned = [line for line in problems(result) if "OCTO_CARBON" in line]
+    warned = [line for line in problems(result.stderr.decode()) if "OCTO_CARBON" in line]
     assert len(warned) == 1 and "OCTO_REGION" in warned[0]
 
 

@@ -3,13 +3,12 @@ per LIVE device at most every 10 minutes, octopus_device and octopus_planned_dis
 changed, cancelled=true for a slot that vanishes before its start, KT-CT-4340 an ordinary answer, never a
 call to the removed plannedDispatches, and never a price changed by a planned slot."""
 
-import json
-import os
 import time
 
+from test_containment import problems
 from test_intelligent import iog  # noqa: F401 - the fixture is used
 
-from conftest import IMPORT, consumption, parse, run_once
+from conftest import IMPORT, consumption, parse, run_once, saved_state
 from fake_octopus import london
 
 HOUR = 3600 * 10**9
@@ -35,14 +34,12 @@ def devices(points) -> dict:
 def age_the_asked_times(env, seconds=660):
     """As if the last flexPlannedDispatches and devices calls were `seconds` ago (11 minutes: planned
     dispatches are due again, the devices list not)."""
-    path = os.path.join(env["OCTO_STATE_DIR"], "state.json")
-    state = json.load(open(path))
     def earlier(stamp):  # [boot id, boot clock, wall clock]
         return [stamp[0], stamp[1] - seconds, stamp[2] - seconds]
 
-    state["flex"]["asked"] = {key: earlier(value) for key, value in state["flex"]["asked"].items()}
-    state["flex"]["listed_at"] = earlier(state["flex"]["listed_at"])
-    json.dump(state, open(path, "w"))
+    with saved_state(env) as state:
+        state["flex"]["asked"] = {key: earlier(value) for key, value in state["flex"]["asked"].items()}
+        state["flex"]["listed_at"] = earlier(state["flex"]["listed_at"])
 
 
 def test_devices_and_planned_slots_printed_changed_and_cancelled(fake, iog, launch):  # noqa: F811
@@ -97,14 +94,13 @@ def test_kt_ct_4340_and_an_empty_answer_are_ordinary(fake, iog):  # noqa: F811
     fake.planned = {CAR["id"]: "KT-CT-4340"}  # no news: nothing is cancelled
     result = run_once(iog)
     assert not planned(parse(result.stdout.decode().splitlines()))
-    stderr = result.stderr.decode().splitlines()
-    assert not [line for line in stderr if line.startswith(("W! ", "E! "))], stderr
+    assert not problems(result.stderr.decode()), result.stderr.decode()
     age_the_asked_times(iog)
     fake.planned = {CAR["id"]: []}  # an empty list: nothing is planned any more
     result = run_once(iog)
     assert {key: f["cancelled"] for key, f in planned(parse(result.stdout.decode().splitlines())).items()} == {
         (NOW + 4 * HOUR, "smart"): True, (NOW + 6 * HOUR, "smart"): True}
-    assert not [line for line in result.stderr.decode().splitlines() if line.startswith(("W! ", "E! "))]
+    assert not problems(result.stderr.decode())
     age_the_asked_times(iog)  # still nothing planned: the cancellations are not printed again
     assert not planned(parse(run_once(iog).stdout.decode().splitlines()))
 
@@ -125,10 +121,8 @@ def test_no_device_call_without_an_intelligent_agreement_and_a_damaged_section_i
     fake.flex_devices = [CAR]
     fake.planned = {CAR["id"]: TONIGHT[:1]}
     run_once(iog)
-    path = os.path.join(iog["OCTO_STATE_DIR"], "state.json")
-    state = json.load(open(path))
-    state["flex"]["planned"] = {"x": "not a table"}
-    json.dump(state, open(path, "w"))
+    with saved_state(iog) as state:
+        state["flex"]["planned"] = {"x": "not a table"}
     result = run_once(iog)
     warned = [line for line in result.stderr.decode().splitlines() if line.startswith("W! ")]
     assert len(warned) == 1 and "planned dispatches" in warned[0], warned
@@ -158,7 +152,7 @@ def test_lists_past_their_ceilings_are_cut_with_one_line(fake, iog):  # noqa: F8
         if point["measurement"] == "octopus_planned_dispatch":
             per_device[point["tags"]["device_id"]] = per_device.get(point["tags"]["device_id"], 0) + 1
     assert per_device and max(per_device.values()) <= 200  # the latest 200 slots of each
-    warned = [line for line in result.stderr.decode().splitlines() if line.startswith(("W! ", "E! "))]
+    warned = problems(result.stderr.decode())
     assert len(warned) == 1 and "10000 listed; the first 20 are kept" in warned[0], warned
     assert consumption(points, IMPORT)  # and the half-hours, as ever
 

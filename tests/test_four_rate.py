@@ -9,7 +9,7 @@ import pytest
 
 from test_prices import ACCOUNT, account_document, agreement
 
-from conftest import IMPORT, consumption, parse, run_once
+from conftest import IMPORT, consumption, parse, run_once, saved_state
 from fake_octopus import LONDON, london
 
 CHARGE_CAP = "E-1R-IOG-SMB-VAR-24-10-29-C"
@@ -83,18 +83,14 @@ def test_missing_four_rate_links_leave_kwh_printed_and_no_price_borrowed(fake, c
 def test_a_state_of_before_with_empty_standard_rates_is_priced_after_the_upgrade(fake, charge_cap):
     """The version before asked standard-unit-rates (count 0) and kept an empty series: the links are
     followed all the same, and the look-back's half-hours are printed again with their price."""
-    import json
-    import os
-
     charge_cap = {**charge_cap, "OCTO_LOOKBACK_HOURS": "96"}
     run_once(charge_cap)
-    path = os.path.join(charge_cap["OCTO_STATE_DIR"], "state.json")
-    state = json.load(open(path))
-    for key in [k for k in state["tariffs"] if k.startswith(CHARGE_CAP) and not k.endswith("|standing")]:
-        del state["tariffs"][key]
-    state["tariffs"][f"{CHARGE_CAP}|standard"] = {"rows": [], "from": None, "to": None, "upcoming": 0, "days": None}
-    for meter in state["meters"].values():
-        meter["printed"] = [[start, value, None, None] for start, value, *_ in meter["printed"]]
-    json.dump(state, open(path, "w"))
+    with saved_state(charge_cap) as state:
+        for key in [k for k in state["tariffs"] if k.startswith(CHARGE_CAP) and not k.endswith("|standing")]:
+            del state["tariffs"][key]
+        state["tariffs"][f"{CHARGE_CAP}|standard"] = {"rows": [], "from": None, "to": None, "upcoming": 0,
+                                                      "days": None}
+        for meter in state["meters"].values():
+            meter["printed"] = [[start, value, None, None] for start, value, *_ in meter["printed"]]
     again = consumption(parse(run_once(charge_cap).stdout.decode().splitlines()), IMPORT)
     assert again and all(fields["unit_rate_pence"] == home_rate(start) for start, fields in again.items())
