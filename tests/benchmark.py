@@ -441,7 +441,7 @@ def main():
 def carbon_backfill(runs: int = 5) -> dict:
     """A year of one import meter up to yesterday, in one --once, with OCTO_CARBON off and regional (a fake
     Carbon Intensity API on loopback), taking turns: {setting: (median wall s, median peak RSS MiB, lines,
-    carbon calls of the last run)}."""
+    carbon calls of the last run, median CPU s of the child alone)}."""
     from fake_carbon import FakeCarbon
     from octopus_telegraf.base.timeutil import london_day_start
 
